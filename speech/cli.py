@@ -1,0 +1,68 @@
+"""The ``speech`` command: one subcommand per stage module, nothing else.
+
+Stage modules are imported only when their subcommand runs, so ``speech --help`` and the
+light stages (data directories, features) start without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from speech.errors import SpeechError
+
+# subcommand -> (module:function taking argv, one-line description)
+STAGES: dict[str, tuple[str, str]] = {
+    "validate-data-dir": ("speech.data.validate:main", "check a Kaldi data directory; report file:line and the fix"),
+    "fix-data-dir": ("speech.data.fix:main", "drop incomplete utterances, re-sort, regenerate spk2utt"),
+    "subset-data-dir": ("speech.data.subset:main", "copy a subset of utterances/speakers to a new data directory"),
+    "split-data-dir": ("speech.data.split:main", "split a data directory into N parts (by speaker or utterance)"),
+    "combine-data-dirs": ("speech.data.combine:main", "combine several data directories into one"),
+    "get-utt2dur": ("speech.data.utt2dur:main", "write utt2dur (utterance durations in seconds)"),
+    "compute-fbank": ("speech.features.extract:main_fbank", "log-mel filterbank features to Kaldi ark/scp, N jobs"),
+    "compute-mfcc": ("speech.features.extract:main_mfcc", "MFCC features to Kaldi ark/scp, N jobs"),
+    "compute-cmvn-stats": ("speech.features.cmvn:main", "CMVN statistics per speaker and/or global"),
+    "prepare-lang": ("speech.text.prepare_lang:main", "tokens.txt (characters, blank=0) and words.txt from text"),
+    "train-asr": ("speech.asr.train:main", "train a BLSTM-CTC acoustic model"),
+    "decode-asr": ("speech.asr.decode:main", "decode a data directory with a trained model (greedy CTC)"),
+    "score": ("speech.asr.score:main", "WER of a decode directory against reference text"),
+    "make-results": ("speech.asr.results:main", "collect WERs of a recipe into RESULTS.md"),
+    "transcribe": ("speech.asr.transcribe:main", "print the words spoken in audio files"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, STAGES))
+    lines = ["usage: speech <command> [options]   (speech <command> --help for its options)", "", "commands:"]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in STAGES.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        from speech import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in STAGES:
+        print(f"speech: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, func_name = STAGES[name][0].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(func(rest) or 0)
+    except SpeechError as e:
+        print(f"speech {name}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"speech {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Typed configs: YAML file + ``key=value`` overrides -> a dataclass, saved resolved.
+
+A stage builds its config once at its entry point and passes the typed object to the
+constructors that use it; nothing reads config deep inside a function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from speech.errors import SpeechError
+from speech.fileio import atomic_write
+
+T = TypeVar("T")
+
+
+def load_config(cls: type[T], yaml_path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> T:
+    """Merge ``cls`` defaults <- YAML file <- ``key=value`` overrides; return a ``cls``.
+
+    Unknown keys and values of the wrong type raise SpeechError naming the file or override.
+    """
+    merged = OmegaConf.structured(cls)
+    if yaml_path is not None:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise SpeechError(f"{path}: config file not found")
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        except OmegaConfBaseException as e:
+            raise SpeechError(f"{path}: {e.msg if hasattr(e, 'msg') else e}") from None
+    for item in overrides:
+        if "=" not in item:
+            raise SpeechError(f"override '{item}' is not of the form key=value")
+    if overrides:
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        except OmegaConfBaseException as e:
+            raise SpeechError(f"bad override in {list(overrides)}: {e.msg if hasattr(e, 'msg') else e}") from None
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def save_config(cfg, path: str | os.PathLike) -> None:
+    """Write the fully resolved config as YAML (atomically)."""
+    data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    with atomic_write(path) as f:
+        f.write(OmegaConf.to_yaml(OmegaConf.create(data)))

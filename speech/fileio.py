@@ -1,0 +1,75 @@
+"""Small file helpers shared by every stage: atomic writes and Kaldi-style key/value files.
+
+Outputs are written to a temporary file in the same directory and renamed into place, so a
+killed stage never leaves a half-written file that a re-run would take as complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from speech.errors import SpeechError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success rename it onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def kaldi_sort_key(key: str) -> bytes:
+    """Sort key matching ``LC_ALL=C sort``: byte order of the UTF-8 encoding."""
+    return key.encode("utf-8")
+
+
+def read_key_value(path: str | os.PathLike, *, allow_empty_value: bool = False) -> dict[str, str]:
+    """Read a Kaldi table file (``<key> <value...>`` per line) into an ordered dict.
+
+    Raises SpeechError naming ``path:line`` for a missing file, a line without a value, or
+    a duplicated key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechError(f"{path}: no such file")
+    table: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                raise SpeechError(f"{path}:{lineno}: empty line; remove it")
+            parts = line.split(maxsplit=1)
+            key = parts[0]
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and not allow_empty_value:
+                raise SpeechError(f"{path}:{lineno}: '{key}' has no value; expected '<key> <value>'")
+            if key in table:
+                raise SpeechError(f"{path}:{lineno}: key '{key}' appears twice; keep one line per key")
+            table[key] = value
+    return table
+
+
+def write_key_value(path: str | os.PathLike, table: dict[str, str] | Iterable[tuple[str, str]]) -> None:
+    """Write ``<key> <value>`` lines sorted as ``LC_ALL=C sort`` would, atomically."""
+    items = table.items() if isinstance(table, dict) else table
+    with atomic_write(path) as f:
+        for key, value in sorted(items, key=lambda kv: kaldi_sort_key(kv[0])):
+            f.write(f"{key} {value}\n" if value != "" else f"{key}\n")
