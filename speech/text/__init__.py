@@ -1,0 +1,1 @@
+"""Text processing: token tables and language directories."""
