@@ -1,0 +1,173 @@
+"""Scoring (speech score) and the results table (speech make-results), on hand-counted examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from speech.asr.results import collect_results
+from speech.asr.score import align, align_utterances, chars, compute_error_stats, format_per_utt
+from speech.cli import main
+from speech.errors import SpeechError
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# Hand-counted: u1 "one two three four" vs "one too three four five": 1 sub + 1 ins;
+# u2 "six seven" vs "six seven": correct; u3 "eight nine" vs "nine": 1 del.
+REFS = {"u1": "one two three four", "u2": "six seven", "u3": "eight nine"}
+HYPS = {"u1": "one too three four five", "u2": "six seven", "u3": "nine"}
+
+
+def test_counts_ins_del_sub():
+    s = compute_error_stats(REFS, HYPS)
+    assert (s.ref_words, s.ins, s.dels, s.subs, s.errors) == (8, 1, 1, 1, 3)
+    assert (s.sentences, s.sentence_errors, s.missing) == (3, 2, 0)
+    assert s.error_rate == pytest.approx(37.5)
+    assert s.kaldi_line() == "%WER 37.50 [ 3 / 8, 1 ins, 1 del, 1 sub ]"
+    assert s.ser_line() == "%SER 66.67 [ 2 / 3 ]"
+
+
+def test_kaldi_line_format_matches_compute_wer():
+    s = compute_error_stats({"a": "x " * 5643}, {"a": "x " * 5643})
+    s.ins, s.dels, s.subs = 58, 38, 315
+    assert s.kaldi_line() == "%WER 7.28 [ 411 / 5643, 58 ins, 38 del, 315 sub ]"
+    assert s.kaldi_line("CER").startswith("%CER 7.28 [ 411 / 5643,")
+
+
+def test_empty_and_missing_hypotheses_are_deletions():
+    s = compute_error_stats({"a": "one two", "b": "three"}, {"a": ""})
+    assert (s.ref_words, s.dels, s.ins, s.subs, s.missing, s.sentence_errors) == (3, 3, 0, 0, 1, 2)
+    assert s.error_rate == 100.0
+
+
+def test_empty_reference():
+    assert compute_error_stats({"a": ""}, {"a": ""}).error_rate == 0.0
+    s = compute_error_stats({"a": ""}, {"a": "hello"})
+    assert (s.ins, s.ref_words) == (1, 0) and s.error_rate == float("inf")
+
+
+def test_extra_hypothesis_is_an_error_naming_it():
+    with pytest.raises(SpeechError, match="not in the reference: zz"):
+        compute_error_stats({"a": "x"}, {"a": "x", "zz": "y"})
+
+
+def test_token_lists_give_character_and_id_error_rates():
+    refs = {"a": chars("ab cd"), "b": chars("e")}
+    s = compute_error_stats(refs, {"a": chars("abxd"), "b": chars("e f")})
+    assert (s.ref_words, s.subs, s.ins, s.dels) == (5, 1, 1, 0)
+    s = compute_error_stats({"a": [3, 4, 5]}, {"a": [3, 5]})
+    assert (s.ref_words, s.dels, s.errors) == (3, 1, 1)
+
+
+def test_alignment_never_confuses_a_token_with_the_gap():
+    pairs = align(["***", "a"], ["a"])
+    assert pairs == [("***", None), ("a", "a")]
+
+
+def test_per_utt_columns_are_centred_like_kaldi():
+    # Columns: a|a|C, bb|***|D (width 3), c|c|C, ***|dddd|I (width 4); extra space goes left.
+    lines = format_per_utt(align_utterances({"u1": "a bb c"}, {"u1": "a c dddd"}))
+    assert lines == [
+        "u1 ref  a   bb  c   ***",
+        "u1 hyp  a  ***  c  dddd",
+        "u1 op   C   D   C    I",
+        "u1 #csid 2 0 1 1",
+    ]
+
+
+def test_score_stage_writes_wer_per_utt_and_cer(tmp_path):
+    data, dec = tmp_path / "data", tmp_path / "exp" / "sys" / "decode_test"
+    write(data / "text", "".join(f"{u} {t}\n" for u, t in REFS.items()))
+    write(dec / "text", "u1 one too three four five\nu2 six seven\nu3 nine\n")
+    assert main(["score", str(data), str(dec), "--cer"]) == 0
+    assert (dec / "wer").read_text() == "%WER 37.50 [ 3 / 8, 1 ins, 1 del, 1 sub ]\n%SER 66.67 [ 2 / 3 ]\n"
+    per_utt = (dec / "scoring" / "per_utt").read_text().splitlines()
+    assert len(per_utt) == 12
+    assert per_utt[0].split() == ["u1", "ref", "one", "two", "three", "four", "***"]
+    assert per_utt[1].split() == ["u1", "hyp", "one", "too", "three", "four", "five"]
+    assert per_utt[2].split() == ["u1", "op", "C", "S", "C", "C", "I"]
+    assert per_utt[3] == "u1 #csid 3 1 1 0"
+    assert per_utt[8:10] == ["u3 ref  eight  nine", "u3 hyp   ***   nine"]
+    # Characters without spaces: u1 "onetwothreefour" (15) vs "onetoothreefourfive": two->too is
+    # 1 sub ("w"->"o"), "five" 4 ins; u2 "sixseven" (8) correct; u3 "eightnine" (9) vs "nine": 5 del.
+    assert (dec / "cer").read_text() == "%CER 31.25 [ 10 / 32, 4 ins, 5 del, 1 sub ]\n"
+
+
+def test_score_stage_missing_hypothesis_and_hyp_option(tmp_path):
+    data, dec = tmp_path / "data", tmp_path / "decode"
+    write(data / "text", "a one two\nb three\nc four\n")
+    hyp = write(tmp_path / "hyp.txt", "a one two\nb\n")  # b: empty hypothesis, c: missing
+    assert main(["score", str(data), str(dec), "--hyp", str(hyp)]) == 0
+    assert (dec / "wer").read_text().splitlines() == [
+        "%WER 50.00 [ 2 / 4, 0 ins, 2 del, 0 sub ]",
+        "%SER 66.67 [ 2 / 3 ]",
+        "Scored 3 sentences, 1 not present in hyp.",
+    ]
+    assert not (dec / "cer").exists()
+
+
+def test_score_stage_errors_exit_1_and_write_nothing(tmp_path, capsys):
+    data, dec = tmp_path / "data", tmp_path / "decode"
+    write(data / "text", "a one\n")
+    write(dec / "text", "a one\nstray two\n")
+    assert main(["score", str(data), str(dec)]) == 1
+    assert "stray" in capsys.readouterr().err
+    assert not (dec / "wer").exists()
+    assert main(["score", str(data), str(tmp_path / "nowhere")]) == 1
+    assert "nowhere/text: no such file" in capsys.readouterr().err
+    write(dec / "text", "a one\na two\n")
+    assert main(["score", str(data), str(dec)]) == 1
+    assert f"{dec / 'text'}:2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["score", str(data)])
+    assert e.value.code == 2
+
+
+def make_decode(exp, system, test_set, wer_text, cer_text=None):
+    write(exp / system / f"decode_{test_set}" / "wer", wer_text)
+    if cer_text is not None:
+        write(exp / system / f"decode_{test_set}" / "cer", cer_text)
+
+
+def test_make_results_table(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    make_decode(exp, "tri1", "test", "%WER 12.00 [ 12 / 100, 1 ins, 2 del, 9 sub ]\n%SER 30.00 [ 3 / 10 ]\n")
+    make_decode(exp, "asr_blstm", "test", "%WER 2.00 [ 2 / 100, 0 ins, 1 del, 1 sub ]\n%SER 10.00 [ 1 / 10 ]\n",
+                "%CER 1.50 [ 6 / 400, 1 ins, 2 del, 3 sub ]\n")
+    make_decode(exp, "asr_blstm", "dev", "%WER 3.00 [ 3 / 100, 1 ins, 1 del, 1 sub ]\n%SER 20.00 [ 2 / 10 ]\n")
+    (exp / "asr_blstm" / "decode_broken").mkdir()  # a decode that was never scored is skipped
+    assert [(r.system, r.test_set) for r in collect_results(exp)] == [
+        ("asr_blstm", "dev"), ("asr_blstm", "test"), ("tri1", "test")]
+
+    out = tmp_path / "RESULTS.md"
+    assert main(["make-results", str(exp), "--title", "Digits"]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "# Digits"
+    assert lines[2] == "| System | Test set | WER (%) | Errors / words | Ins / del / sub | SER (%) | CER (%) |"
+    assert lines[4:7] == [
+        "| asr_blstm | dev | 3.00 | 3 / 100 | 1 / 1 / 1 | 20.00 | - |",
+        "| asr_blstm | test | 2.00 | 2 / 100 | 0 / 1 / 1 | 10.00 | 1.50 |",
+        "| tri1 | test | 12.00 | 12 / 100 | 1 / 2 / 9 | 30.00 | - |",
+    ]
+    assert "%WER 12.00 [ 12 / 100, 1 ins, 2 del, 9 sub ] exp/tri1/decode_test/wer" in lines
+    assert "| tri1 | test |" in capsys.readouterr().out
+
+    other = tmp_path / "elsewhere" / "R.md"
+    assert main(["make-results", str(exp), "-o", str(other)]) == 0
+    assert other.read_text().startswith("# Results\n")
+
+
+def test_make_results_errors(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    (exp / "sys" / "decode_test").mkdir(parents=True)
+    assert main(["make-results", str(exp)]) == 1
+    assert "no results found" in capsys.readouterr().err
+    assert not (tmp_path / "RESULTS.md").exists()
+    make_decode(exp, "sys", "test", "garbage\n")
+    assert main(["make-results", str(exp)]) == 1
+    assert "decode_test/wer: no '%WER" in capsys.readouterr().err
+    assert main(["make-results", str(tmp_path / "missing")]) == 1
