@@ -1,0 +1,8 @@
+"""Acoustic features: Kaldi-compatible fbank and MFCC, CMVN statistics.
+
+Nothing here imports torch, so feature stages and their jobs start quickly.
+"""
+
+from speech.features.extractor import FeatureConfig, make_extractor
+
+__all__ = ["FeatureConfig", "make_extractor"]
