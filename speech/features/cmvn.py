@@ -107,6 +107,8 @@ def compute_cmvn_stats(
     data_dir: str | os.PathLike, per_speaker: bool = False, cmvn_dir: str | os.PathLike | None = None, force: bool = False
 ) -> bool:
     """Compute the stage's outputs (see the module docstring); returns False when skipped."""
+    # Imported here so that users of apply_cmvn/read_stats (training, transcription) do not
+    # load the audio stack that data directories bring in.
     from speech.data.datadir import DataDir
 
     data = Path(data_dir)
