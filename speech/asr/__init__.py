@@ -1,0 +1,1 @@
+"""Speech recognition: BLSTM-CTC model, training, decoding, scoring, transcription."""

@@ -1,0 +1,67 @@
+"""Greedy CTC decoding of a data directory: ``speech decode-asr MODEL_DIR DATA_DIR DECODE_DIR``.
+
+Writes DECODE_DIR/text (Kaldi text: ``<utt> words``), atomically, and a log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from speech.asr.dataset import Batch, FeatureDataset, collate
+from speech.asr.model import greedy_ctc_decode
+from speech.asr.model_dir import load_model_dir
+from speech.data.sampler import BucketBatchSampler
+from speech.fileio import write_key_value
+from speech.logs import setup_logging
+from speech.train.device import resolve_device
+
+log = logging.getLogger("speech.decode")
+
+
+def batch_loader(dataset: FeatureDataset, max_frames: int, max_batch: int = 256, shuffle: bool = False,
+                 seed: int = 0) -> torch.utils.data.DataLoader:
+    """A DataLoader over length-bucketed batches of ``dataset``."""
+    sampler = BucketBatchSampler(dataset.lengths, max_frames, max_batch, shuffle=shuffle, seed=seed)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
+
+
+def run_model(model: torch.nn.Module, loader, device: torch.device) -> Iterator[tuple[Batch, torch.Tensor, torch.Tensor]]:
+    """Yield (batch on device, log_probs [B, T', V], out_lengths [B]) without gradients."""
+    with torch.no_grad():
+        for batch in loader:
+            batch = batch.to(device)
+            log_probs, out_lengths = model(batch.feats, batch.feat_lengths)
+            yield batch, log_probs, out_lengths
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="speech decode-asr", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_dir", type=Path, help="trained model directory (speech train-asr)")
+    p.add_argument("data_dir", type=Path, help="data directory with feats.scp")
+    p.add_argument("decode_dir", type=Path, help="output directory")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--max-frames", type=int, default=40000, help="padded frames per batch")
+    args = p.parse_args(argv)
+
+    setup_logging(args.decode_dir / "log" / "decode.log")
+    device = resolve_device(args.device)
+    loaded = load_model_dir(args.model_dir, device)
+    dataset = FeatureDataset(args.data_dir, loaded.frontend)
+    t0 = time.time()
+    hyps: dict[str, str] = {}
+    for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):
+        for utt, ids in zip(batch.utt_ids, greedy_ctc_decode(log_probs, out_lengths)):
+            hyps[utt] = loaded.tokens.decode(ids)
+    write_key_value(args.decode_dir / "text", hyps)
+    audio_seconds = sum(dataset.lengths) * loaded.cfg.features.frame_shift_ms / 1000
+    elapsed = time.time() - t0
+    log.info("decoded %d utterances (%.1f s of audio) in %.1f s (RTF %.3f) -> %s", len(hyps), audio_seconds,
+             elapsed, elapsed / max(audio_seconds, 1e-9), args.decode_dir / "text")
+    return 0

@@ -1,0 +1,142 @@
+"""Train a BLSTM-CTC acoustic model: ``speech train-asr``.
+
+    speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \\
+        --exp-dir exp/blstm_ctc --config conf/asr/blstm_ctc_small.yaml [key=value ...]
+
+EXP_DIR becomes a model directory (config.yaml, model.safetensors of the best dev epoch,
+tokens.txt, CMVN stats) plus checkpoint.pt (last epoch, for resuming) and log/train.log.
+A killed run continues from its last finished epoch when re-run; a finished one is skipped
+unless --force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+
+from speech.asr.dataset import Batch, FeatureDataset
+from speech.asr.decode import batch_loader, run_model
+from speech.asr.frontend import Frontend
+from speech.asr.model import BlstmCtc, greedy_ctc_decode
+from speech.asr.model_dir import WEIGHTS, AsrConfig, save_weights, write_model_dir
+from speech.asr.score import compute_error_stats
+from speech.config import load_config
+from speech.errors import SpeechError
+from speech.features import FeatureConfig
+from speech.features.cmvn import read_stats
+from speech.fileio import atomic_write
+from speech.logs import setup_logging
+from speech.text.tokens import TokenTable
+from speech.train import Trainer
+from speech.train.device import resolve_device
+
+log = logging.getLogger("speech.train_asr")
+
+
+def summed_ctc_loss(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """CTC loss summed over the batch; log_probs [B, T', V], out_lengths [B]."""
+    return torch.nn.functional.ctc_loss(
+        log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths,
+        blank=0, reduction="sum", zero_infinity=True,
+    )
+
+
+def ctc_loss(model: BlstmCtc, batch: Batch) -> tuple[torch.Tensor, int]:
+    """Summed CTC loss over the batch and the number of utterances."""
+    log_probs, out_lengths = model(batch.feats, batch.feat_lengths)
+    return summed_ctc_loss(log_probs, out_lengths, batch), len(batch.utt_ids)
+
+
+def evaluate(model: BlstmCtc, loader, device: torch.device) -> dict[str, float]:
+    """Dev loss per utterance and greedy token error rate (%, spaces included)."""
+    total, count = 0.0, 0
+    refs: dict[str, list[int]] = {}
+    hyps: dict[str, list[int]] = {}
+    for batch, log_probs, out_lengths in run_model(model, loader, device):
+        total += summed_ctc_loss(log_probs, out_lengths, batch).item()
+        count += len(batch.utt_ids)
+        for i, (utt, hyp) in enumerate(zip(batch.utt_ids, greedy_ctc_decode(log_probs, out_lengths))):
+            refs[utt] = batch.targets[i, : batch.target_lengths[i]].tolist()
+            hyps[utt] = hyp
+    return {"loss": total / count, "cer": compute_error_stats(refs, hyps).error_rate}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speech train-asr", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train-dir", type=Path, required=True, help="training data dir with feats.scp and cmvn_global.ark")
+    p.add_argument("--dev-dir", type=Path, required=True, help="dev data dir with feats.scp (selects the best epoch)")
+    p.add_argument("--lang-dir", type=Path, required=True, help="directory with tokens.txt (speech prepare-lang)")
+    p.add_argument("--exp-dir", type=Path, required=True, help="output model directory")
+    p.add_argument("--config", type=Path, help="YAML config (conf/asr/*.yaml)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--force", action="store_true", help="retrain from scratch even if EXP_DIR has a model")
+    p.add_argument("overrides", nargs="*", help="config overrides such as trainer.epochs=5 model.hidden_size=320")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    exp = args.exp_dir
+    if args.force and exp.exists():
+        shutil.rmtree(exp)
+    cfg = load_config(AsrConfig, args.config, args.overrides)
+    if cfg.trainer.metric not in ("loss", "cer"):
+        raise SpeechError(f"trainer.metric must be 'loss' or 'cer' (got '{cfg.trainer.metric}')")
+    cfg.features = load_config(FeatureConfig, args.train_dir / "feature_config.yaml")
+    tokens = TokenTable.from_file(args.lang_dir / "tokens.txt")
+    cfg.model.input_dim = cfg.features.num_mel_bins if cfg.features.type == "fbank" else cfg.features.num_ceps
+    cfg.model.vocab_size = len(tokens)
+
+    done = exp / "train.done"
+    if done.is_file() and (exp / WEIGHTS).is_file():
+        print(f"speech train-asr: {exp} is already trained (remove it or pass --force to retrain)")
+        return 0
+    setup_logging(exp / "log" / "train.log")
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(args.device)
+
+    stats = read_stats(args.train_dir / "cmvn_global.ark") if cfg.cmvn == "global" else None
+    frontend = Frontend(cfg.features, cfg.cmvn, stats)
+    train_set = FeatureDataset(args.train_dir, frontend, tokens)
+    dev_set = FeatureDataset(args.dev_dir, frontend, tokens)
+    write_model_dir(exp, cfg, tokens, stats)
+
+    model = BlstmCtc(cfg.model)
+    n_params = sum(p.numel() for p in model.parameters())
+    train_loader = batch_loader(train_set, cfg.max_frames, cfg.max_batch, shuffle=True, seed=cfg.trainer.seed)
+    dev_loader = batch_loader(dev_set, cfg.max_frames, cfg.max_batch)
+    log.info("training %s: %d parameters on %s; %d train / %d dev utterances; %d batches per epoch, "
+             "%.1f%% padded frames", exp, n_params, device, len(train_set), len(dev_set),
+             len(train_loader.batch_sampler), 100 * train_loader.batch_sampler.padded_fraction())
+
+    def loss_fn(m, batch):
+        return ctc_loss(m, batch.to(device))
+
+    trainer = Trainer(model, cfg.trainer, exp, device, loss_fn,
+                      validate_fn=lambda m: evaluate(m, dev_loader, device),
+                      on_best=lambda m: save_weights(m, exp / WEIGHTS))
+    state = trainer.fit(_EpochBatches(train_loader))
+    with atomic_write(done) as f:
+        json.dump({"best_epoch": state.best_epoch, "best": state.best, "history": state.history}, f, indent=1)
+    log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best, state.best_epoch, exp)
+    return 0
+
+
+class _EpochBatches:
+    """A DataLoader whose bucketed sampler is re-seeded each epoch."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader):
+        self.loader = loader
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.batch_sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        return iter(self.loader)
