@@ -1,0 +1,132 @@
+"""speech.data.voices: each synthesizer renders 16 kHz speech; errors name voice and text."""
+
+import logging
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speech.data import voices as V
+from speech.data.voices import RenderItem, Voice, render
+from speech.errors import SpeechError
+
+DIGITS = "one two oh three"
+
+
+def needs(voice: Voice) -> Voice:
+    problem = V.voice_problem(voice)
+    if problem is not None:
+        pytest.skip(problem)
+    return voice
+
+
+def median_f0(x: np.ndarray, sr: int = 16000) -> float:
+    """Median F0 (Hz) of the loud 40 ms frames, from the autocorrelation peak in 60-400 Hz."""
+    hop, win = sr // 100, sr // 25
+    frames = np.stack([x[i:i + win] for i in range(0, len(x) - win, hop)])  # [T, win]
+    energy = (frames ** 2).mean(axis=1)
+    f0s = []
+    for frame in frames[energy > 0.1 * energy.max()]:
+        frame = frame - frame.mean()
+        ac = np.correlate(frame, frame, "full")[win - 1:]
+        lo, hi = sr // 400, sr // 60
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.3 * ac[0]:
+            f0s.append(sr / lag)
+    return float(np.median(f0s))
+
+
+@pytest.mark.parametrize("voice", [Voice("flite", "kal16"), Voice("festival", "kal"),
+                                   Voice("espeak-ng", "en-us", variant="f3")], ids=str)
+def test_each_engine_renders_a_digit_string(tmp_path, voice):
+    needs(voice)
+    out = tmp_path / "sub" / "x.wav"
+    render(voice, [RenderItem(DIGITS, out)])
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    x, _ = sf.read(out, dtype="float32")
+    assert 0.8 < len(x) / 16000 < 3.5  # four words plus 0.1-0.2 s of silence at each end
+    assert np.sqrt(np.mean(x ** 2)) > 0.01  # not silent
+    lead = np.argmax(np.abs(x) > 0.05 * np.abs(x).max()) / 16000
+    # 0.1-0.2 s of silence kept before the first sound (festival kal's own recorded pause,
+    # 25 dB down, counts as sound and adds ~0.17 s)
+    assert 0.05 < lead < 0.45
+    assert np.abs(x[:800]).max() > 0  # a noise floor, not digital zeros
+    assert not list(tmp_path.glob("sub/.*"))  # no temporary files left behind
+
+
+def test_speed_and_pitch_native_and_by_resampling(tmp_path):
+    # flite slt sets its F0 itself; festival slt-hts cannot, so its pitch moves by resampling
+    for voice in (needs(Voice("flite", "slt")), needs(Voice("festival", "slt-hts"))):
+        items = [RenderItem("seven eight nine", tmp_path / f"{voice.id}-{i}.wav", speed, pitch)
+                 for i, (speed, pitch) in enumerate([(0.8, 0.0), (1.25, 0.0), (1.0, -3.0), (1.0, 3.0)])]
+        render(voice, items)
+        slow, fast, low, high = (sf.read(i.out_path, dtype="float32")[0] for i in items)
+        assert len(slow) > 1.3 * len(fast), voice
+        assert median_f0(high) / median_f0(low) == pytest.approx(2 ** 0.5, rel=0.1), voice
+        assert len(high) == pytest.approx(len(low), rel=0.15), voice  # pitch keeps the duration
+
+
+def test_festival_renders_a_batch_in_one_process(tmp_path, monkeypatch):
+    voice = needs(Voice("festival", "ked"))
+    calls = []
+    run = subprocess.run
+
+    def counting_run(argv, *args, **kwargs):
+        calls.append(argv[0])
+        return run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(V.subprocess, "run", counting_run)
+    texts = ["zero", "one two", "three four five", "six seven eight nine", 'oh "quoted" \\ oh']
+    items = [RenderItem(t, tmp_path / f"{i}.wav") for i, t in enumerate(texts)]
+    render(voice, items)
+    assert calls == ["festival"]
+    durations = [sf.info(str(i.out_path)).duration for i in items]
+    assert durations[0] < durations[2] < durations[3]
+
+
+def test_output_is_deterministic(tmp_path):
+    voice = needs(Voice("flite", "awb"))
+    a, b = tmp_path / "a" / "u.wav", tmp_path / "b" / "u.wav"
+    render(voice, [RenderItem(DIGITS, a, 1.1, 1.0)])
+    render(voice, [RenderItem(DIGITS, b, 1.1, 1.0)])
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_identities_and_speaker_ids():
+    assert Voice("flite", "slt").identity == Voice("festival", "slt-hts").identity == "slt"
+    assert Voice("flite", "kal16").identity == Voice("festival", "kal").identity == "kal"
+    assert Voice("espeak-ng", "en-us", variant="f3").identity == Voice("espeak-ng", "en-gb", variant="f3").identity
+    ids = [v.id for v in V.standard_voices()]
+    assert len(set(ids)) == len(ids) and not any("_" in i for i in ids)
+    assert not any(a != b and b.startswith(a) for a in ids for b in ids)  # Kaldi sort safety
+
+
+def test_unknown_voices_give_clear_errors(tmp_path, caplog):
+    needs(Voice("flite", "awb"))
+    for voice, word in [(Voice("flite", "nosuch"), "nosuch"), (Voice("festival", "nosuch"), "nosuch"),
+                        (Voice("espeak-ng", "en-us", variant="zz"), "zz"), (Voice("espeak-ng", "xx-yy"), "xx-yy")]:
+        with pytest.raises(SpeechError, match=word):
+            render(voice, [RenderItem("one", tmp_path / "x.wav")])
+    assert not (tmp_path / "x.wav").exists()
+    with pytest.raises(SpeechError, match="engine"):
+        Voice("say", "alex")
+    with pytest.raises(SpeechError, match="empty text"):
+        render(Voice("flite", "awb"), [RenderItem("  ", tmp_path / "x.wav")])
+    with caplog.at_level(logging.WARNING):
+        assert V.available_voices([Voice("flite", "nosuch"), Voice("flite", "awb")]) == [Voice("flite", "awb")]
+    assert "flite-nosuch" in caplog.text and "not installed" in caplog.text
+
+
+def test_engine_failure_names_voice_and_text(tmp_path, monkeypatch):
+    voice = needs(Voice("flite", "awb"))
+    fake = tmp_path / "bin" / "flite"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'synthesis exploded' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{Path('/usr/bin')}:/bin")
+    with pytest.raises(SpeechError) as e:
+        render(voice, [RenderItem("nine nine", tmp_path / "x.wav")])
+    assert "flite-awb" in str(e.value) and "nine nine" in str(e.value) and "exploded" in str(e.value)
