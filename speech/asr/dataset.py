@@ -11,6 +11,7 @@ import torch
 
 from speech.asr.frontend import Frontend
 from speech.errors import DataDirError
+from speech.features.augment import FeatureAugmenter
 from speech.fileio import read_key_value, kaldi_sort_key
 from speech.text.tokens import TokenTable
 
@@ -35,15 +36,19 @@ class FeatureDataset(torch.utils.data.Dataset):
     """Utterances of a data directory that has feats.scp (and text, when ``tokens`` is given).
 
     Features are read lazily from the Kaldi archives; ``lengths`` (frames per utterance,
-    from utt2num_frames) lets a sampler bucket without reading them.
+    from utt2num_frames) lets a sampler bucket without reading them. With an ``augmenter``
+    (training), each item is perturbed as drawn for the current epoch (``set_epoch``).
     """
 
-    def __init__(self, data_dir: str | Path, frontend: Frontend, tokens: TokenTable | None = None):
+    def __init__(self, data_dir: str | Path, frontend: Frontend, tokens: TokenTable | None = None,
+                 augmenter: FeatureAugmenter | None = None):
         data_dir = Path(data_dir)
         for name in ("feats.scp", "utt2num_frames") + (("text",) if tokens else ()):
             if not (data_dir / name).is_file():
                 raise DataDirError(f"{data_dir}/{name}: missing; run the feature stage (speech compute-fbank) first")
         self.frontend = frontend
+        self.augmenter = augmenter
+        self.epoch = 0
         self.feats = kaldiio.load_scp(str(data_dir / "feats.scp"))
         num_frames = read_key_value(data_dir / "utt2num_frames")
         text = read_key_value(data_dir / "text", allow_empty_value=True) if tokens else {}
@@ -57,9 +62,17 @@ class FeatureDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.utt_ids)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __getitem__(self, i: int) -> tuple[str, np.ndarray, list[int]]:
         utt = self.utt_ids[i]
-        feats = self.frontend.normalize(np.asarray(self.feats[utt], dtype=np.float32))
+        feats = np.asarray(self.feats[utt], dtype=np.float32)
+        if self.augmenter is None:
+            feats = self.frontend.normalize(feats)
+        else:
+            feats = self.frontend.normalize(self.augmenter.perturb(feats, self.epoch, i))
+            feats = self.augmenter.mask(feats, self.epoch, i)
         return utt, feats, self.targets[i] if self.targets is not None else []
 
 

@@ -20,6 +20,7 @@ from speech.asr.model import BlstmCtc, BlstmCtcConfig
 from speech.config import load_config, save_config
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
+from speech.features.augment import AugmentConfig
 from speech.features.cmvn import read_stats, write_stats
 from speech.text.tokens import TokenTable
 from speech.train import TrainerConfig
@@ -37,6 +38,7 @@ class AsrConfig:
     model: BlstmCtcConfig = field(default_factory=BlstmCtcConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)  # filled from the data dir
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # training only
     cmvn: str = "global"  # global | utterance (see speech.asr.frontend)
     max_frames: int = 20000  # padded input frames per batch
     max_batch: int = 64  # utterances per batch at most

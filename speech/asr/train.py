@@ -28,6 +28,7 @@ from speech.asr.score import compute_error_stats
 from speech.config import load_config
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
+from speech.features.augment import FeatureAugmenter
 from speech.features.cmvn import read_stats
 from speech.fileio import atomic_write
 from speech.logs import setup_logging
@@ -104,7 +105,8 @@ def main(argv: list[str]) -> int:
 
     stats = read_stats(args.train_dir / "cmvn_global.ark") if cfg.cmvn == "global" else None
     frontend = Frontend(cfg.features, cfg.cmvn, stats)
-    train_set = FeatureDataset(args.train_dir, frontend, tokens)
+    augmenter = FeatureAugmenter(cfg.augment, cfg.trainer.seed) if cfg.augment.enabled else None
+    train_set = FeatureDataset(args.train_dir, frontend, tokens, augmenter)
     dev_set = FeatureDataset(args.dev_dir, frontend, tokens)
     write_model_dir(exp, cfg, tokens, stats)
 
@@ -122,7 +124,7 @@ def main(argv: list[str]) -> int:
     trainer = Trainer(model, cfg.trainer, exp, device, loss_fn,
                       validate_fn=lambda m: evaluate(m, dev_loader, device),
                       on_best=lambda m: save_weights(m, exp / WEIGHTS))
-    state = trainer.fit(_EpochBatches(train_loader))
+    state = trainer.fit(_EpochBatches(train_loader, train_set))
     with atomic_write(done) as f:
         json.dump({"best_epoch": state.best_epoch, "best": state.best, "history": state.history}, f, indent=1)
     log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best, state.best_epoch, exp)
@@ -130,13 +132,15 @@ def main(argv: list[str]) -> int:
 
 
 class _EpochBatches:
-    """A DataLoader whose bucketed sampler is re-seeded each epoch."""
+    """A DataLoader whose bucketed sampler and augmentation are re-drawn each epoch."""
 
-    def __init__(self, loader: torch.utils.data.DataLoader):
+    def __init__(self, loader: torch.utils.data.DataLoader, dataset: FeatureDataset):
         self.loader = loader
+        self.dataset = dataset
 
     def set_epoch(self, epoch: int) -> None:
         self.loader.batch_sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
 
     def __iter__(self):
         return iter(self.loader)
