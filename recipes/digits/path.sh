@@ -1,0 +1,8 @@
+# Environment for the recipe: the project's virtualenv (made by tools/install.sh), if any.
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if [ -z "${VIRTUAL_ENV:-}" ] && [ -f "$repo_root/.venv/bin/activate" ]; then
+  # shellcheck disable=SC1091
+  . "$repo_root/.venv/bin/activate"
+fi
+command -v speech >/dev/null || { echo "speech is not installed: run $repo_root/tools/install.sh" >&2; exit 1; }
+export PYTHONUNBUFFERED=1 LC_ALL=C

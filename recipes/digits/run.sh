@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Connected-digit recognition (TIDIGITS-style, spoken by Debian's synthetic voices):
+# data -> fbank -> BLSTM-CTC -> greedy decoding -> WER on voices never heard in training.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0           # first stage to run
+stop_stage=100    # last stage to run
+nj=2              # parallel jobs for data generation and features
+cmd=local         # local | slurm
+device=auto       # training/decoding device: cpu, cuda, auto
+hours=1.0         # hours of training speech to generate (dev/test scale with it)
+seed=0
+asr_config=../../conf/asr/blstm_ctc_small.yaml
+exp=exp/blstm_ctc
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
+             [--hours H] [--seed S] [--asr-config YAML] [--exp DIR]
+stages: 0 data  1 fbank+CMVN  2 tokens  3 train  4 decode+score  5 RESULTS.md"
+. ../../tools/parse_options.sh
+. ./path.sh
+
+sets="train dev test"
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+log() { echo "$(date '+%F %T') [stage $1] $2"; }
+
+if run_stage 0; then
+  log 0 "generating the digits corpus ($hours h of training speech) into data/"
+  python local/prepare_data.py --out-dir data --audio-dir corpus --hours "$hours" --seed "$seed" --nj "$nj"
+  for s in $sets; do speech validate-data-dir "data/$s"; done
+fi
+
+if run_stage 1; then
+  for s in $sets; do
+    log 1 "80-dim fbank for data/$s"
+    speech compute-fbank "data/$s" --nj "$nj" --cmd "$cmd" --feat-dir "fbank/$s" --log-dir "exp/make_fbank/$s"
+  done
+  speech compute-cmvn-stats data/train
+fi
+
+if run_stage 2; then
+  log 2 "character tokens and word list from data/train/text"
+  speech prepare-lang data/train/text data/lang
+fi
+
+if run_stage 3; then
+  log 3 "training BLSTM-CTC in $exp (log: $exp/log/train.log)"
+  speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
+    --exp-dir "$exp" --config "$asr_config" --device "$device"
+fi
+
+if run_stage 4; then
+  for s in dev test; do
+    log 4 "greedy decoding of data/$s"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --device "$device"
+    speech score "data/$s" "$exp/decode_$s"
+  done
+fi
+
+if run_stage 5; then
+  log 5 "RESULTS.md"
+  speech make-results exp -o RESULTS.md --title "digits: unseen-voice connected digits"
+fi
