@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import kaldiio
 import numpy as np
+
+from speech.fileio import atomic_write
 
 
 class ArkWriter:
@@ -40,18 +41,8 @@ class ArkWriter:
 def ark_writer(path: str | os.PathLike) -> Iterator[ArkWriter]:
     """Write an ark at ``path`` (made absolute, as Kaldi's feature scripts do) atomically."""
     final = Path(path).absolute()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd_num, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    try:
-        with os.fdopen(fd_num, "wb") as fd:
-            yield ArkWriter(fd, final)
-            fd.flush()
-            os.fsync(fd.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(final, "wb") as fd:
+        yield ArkWriter(fd, final)
 
 
 def ark_paths(scp: dict[str, str]) -> set[str]:
