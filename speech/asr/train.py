@@ -89,6 +89,9 @@ def main(argv: list[str]) -> int:
     cfg = load_config(AsrConfig, args.config, args.overrides)
     if cfg.trainer.metric not in ("loss", "cer"):
         raise SpeechError(f"trainer.metric must be 'loss' or 'cer' (got '{cfg.trainer.metric}')")
+    for data_dir in (args.train_dir, args.dev_dir):
+        if not (data_dir / "feature_config.yaml").is_file():
+            raise SpeechError(f"{data_dir}: no features yet; run speech compute-fbank {data_dir} first")
     cfg.features = load_config(FeatureConfig, args.train_dir / "feature_config.yaml")
     tokens = TokenTable.from_file(args.lang_dir / "tokens.txt")
     cfg.model.input_dim = cfg.features.num_mel_bins if cfg.features.type == "fbank" else cfg.features.num_ceps
