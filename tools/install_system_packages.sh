@@ -18,6 +18,8 @@ packages=(
   sox                  # audio conversion in wav.scp pipes
   libsndfile1          # soundfile's system library where its wheel does not bundle one
   pocketsphinx-testdata  # ~1 min of real read speech with transcripts
+  slurm-wlm            # --cmd slurm, and the one-node test cluster of tools/local_slurm.sh
+  munge                # Slurm's authentication daemon (a private one per local cluster)
 )
 
 if [ "${1:-}" = "--list" ]; then
