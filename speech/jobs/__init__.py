@@ -4,6 +4,6 @@ This package knows nothing about speech: a stage hands it the command of job ``J
 where its log goes, in the way Kaldi's ``run.pl`` / ``slurm.pl`` do.
 """
 
-from speech.jobs.runner import JobSpec, run_jobs
+from speech.jobs.runner import JobSpec, parse_cmd, python_module_argv, run_jobs
 
-__all__ = ["JobSpec", "run_jobs"]
+__all__ = ["JobSpec", "parse_cmd", "python_module_argv", "run_jobs"]

@@ -1,7 +1,8 @@
-"""Local and Slurm job arrays with Kaldi-style per-job logs.
+"""Run jobs ``1..N`` of a stage, locally or as one Slurm array, with Kaldi-style per-job logs.
 
-Each job's log starts with the command and ends with ``# Ended (code N) at <date>, elapsed
-time S seconds``, so a log tells whether the job finished, as Kaldi's do.
+Each job's log starts with its command and ends with ``# Ended (code N) at <date>, elapsed
+time S seconds``, written by whoever ran it (this process locally, the task's own shell
+under Slurm), so a log alone says whether and how its job finished, as Kaldi's do.
 """
 
 from __future__ import annotations
@@ -11,80 +12,124 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable
 
 from speech.errors import JobError, SpeechError
+from speech.jobs.slurm import SlurmConf, run_array
+
+# The toolkit's own conf/slurm.conf, used when a JobSpec names none.
+DEFAULT_SLURM_CONF = Path(__file__).resolve().parents[2] / "conf" / "slurm.conf"
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """How a stage's jobs run: ``cmd`` is ``local`` or ``slurm``; ``slurm_opts`` go to sbatch."""
+    """How a stage's jobs run, and what each job needs.
+
+    ``cmd`` is ``local`` or ``slurm``. ``max_parallel`` caps the jobs running at once (0: all).
+    ``num_threads`` is each job's OpenMP/MKL threads when several jobs run (local) and its
+    CPUs under Slurm; ``gpu``, ``mem`` (e.g. ``4G``) and ``time`` (e.g. ``1:00:00``) are
+    what each Slurm task asks for, mapped to sbatch options by ``slurm_conf`` (default
+    conf/slurm.conf). Local jobs share the machine and ignore ``gpu``, ``mem`` and ``time``.
+    """
 
     cmd: str = "local"
-    max_parallel: int = 0  # 0: all jobs at once (local only)
-    slurm_opts: tuple[str, ...] = ()
+    max_parallel: int = 0
+    num_threads: int = 1
+    gpu: int = 0
+    mem: str | None = None
+    time: str | None = None
+    slurm_conf: str | None = None
 
 
-def _single_thread_env() -> dict[str, str]:
-    # Several CPU-heavy jobs on one machine slow each other down badly when each one uses
-    # every core (measured: 15x on a BLSTM step); one thread per job is faster overall.
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = "1"
-    return env
+# Kaldi's option names in a --cmd string -> JobSpec fields.
+_CMD_OPTIONS = {"--max-jobs-run": "max_parallel", "--num-threads": "num_threads", "--gpu": "gpu",
+                "--mem": "mem", "--time": "time", "--config": "slurm_conf"}
 
 
-def _run_local(argvs: list[list[str]], logs: list[Path], max_parallel: int) -> list[int]:
-    env = _single_thread_env() if len(argvs) > 1 else dict(os.environ)
-    limit = max_parallel if max_parallel > 0 else len(argvs)
-    codes: list[int | None] = [None] * len(argvs)
-    running: dict[int, tuple[subprocess.Popen, float, object]] = {}
-    pending = list(range(len(argvs)))
-    while pending or running:
-        while pending and len(running) < limit:
-            i = pending.pop(0)
-            log = open(logs[i], "w", encoding="utf-8")
-            log.write(f"# {shlex.join(argvs[i])}\n# Started at {time.ctime()}\n")
-            log.flush()
-            proc = subprocess.Popen(argvs[i], stdout=log, stderr=subprocess.STDOUT, env=env)
-            running[i] = (proc, time.time(), log)
-        for i, (proc, start, log) in list(running.items()):
-            code = proc.poll()
-            if code is None:
-                continue
-            log.write(f"# Ended (code {code}) at {time.ctime()}, elapsed time {time.time() - start:.0f} seconds\n")
-            log.close()
-            codes[i] = code
-            del running[i]
-        if running:
-            time.sleep(0.05)
-    return [int(c) for c in codes]  # type: ignore[arg-type]
+def parse_cmd(text: str) -> JobSpec:
+    """JobSpec from a Kaldi-style ``--cmd`` value, e.g. ``"slurm --gpu 1 --mem 4G"``.
 
-
-def _run_slurm(argvs: list[list[str]], logs: list[Path], opts: Sequence[str]) -> list[int]:
-    n = len(argvs)
-    script = logs[0].parent / f".{logs[0].name.rsplit('.', 2)[0]}.sbatch.sh"
-    cases = "\n".join(f"  {j + 1}) exec {shlex.join(a)} ;;" for j, a in enumerate(argvs))
-    script.write_text(
-        "#!/usr/bin/env bash\n"
-        "export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1\n"
-        f'echo "# job $SLURM_ARRAY_TASK_ID of array $SLURM_ARRAY_JOB_ID on $(hostname)"\n'
-        f'case "$SLURM_ARRAY_TASK_ID" in\n{cases}\nesac\n'
-    )
-    log_pattern = str(logs[0]).rsplit(".", 2)[0] + ".%a.log"
-    argv = ["sbatch", "--wait", "--parsable", f"--array=1-{n}", f"--output={log_pattern}", *opts, str(script)]
+    Options: ``--max-jobs-run N --num-threads N --gpu N --mem X --time T --config FILE``.
+    """
     try:
-        subprocess.run(argv, check=False, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise SpeechError("--cmd slurm: 'sbatch' not found; install Slurm or use --cmd local") from None
-    # sbatch --wait returns the highest exit code of the array; each job's own status is
-    # read back from its log, which the job's shell ends with an exit line.
-    codes = []
-    for log in logs:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        codes.append(0 if text and "# ok" in text.splitlines()[-1:] else 1)
+        words = shlex.split(text)
+    except ValueError as e:
+        raise SpeechError(f"--cmd '{text}': {e}") from None
+    if not words:
+        raise SpeechError("--cmd is empty; use 'local' or 'slurm [--gpu N --mem X --time T ...]'")
+    spec = JobSpec(cmd=words[0])
+    if len(words) % 2 == 0:
+        raise SpeechError(f"--cmd '{text}': options come as '--name value' pairs")
+    for option, value in zip(words[1::2], words[2::2]):
+        field = _CMD_OPTIONS.get(option)
+        if field is None:
+            raise SpeechError(f"--cmd '{text}': unknown option {option}; known: {' '.join(_CMD_OPTIONS)}")
+        whole = isinstance(getattr(spec, field), int)
+        if whole and not value.isdigit():
+            raise SpeechError(f"--cmd '{text}': {option} takes a whole number, got '{value}'")
+        spec = replace(spec, **{field: int(value) if whole else value})
+    _check(spec)
+    return spec
+
+
+def _check(spec: JobSpec) -> None:
+    if spec.cmd not in ("local", "slurm"):
+        raise SpeechError(f"--cmd must be 'local' or 'slurm' (got '{spec.cmd}')")
+    if spec.num_threads < 1 or spec.gpu < 0 or spec.max_parallel < 0:
+        raise SpeechError(f"job options out of range: num_threads={spec.num_threads} (>= 1), gpu={spec.gpu} (>= 0), "
+                          f"max_parallel={spec.max_parallel} (>= 0)")
+
+
+def _end_log(log: BinaryIO, code: int, start: float) -> None:
+    log.seek(-1, os.SEEK_END)  # the job's output may lack its final newline
+    if log.read(1) != b"\n":
+        log.write(b"\n")
+    log.write(f"# Ended (code {code}) at {time.ctime()}, elapsed time {time.time() - start:.0f} seconds\n".encode())
+    log.close()
+
+
+def _run_local(argvs: list[list[str]], logs: list[Path], max_parallel: int, num_threads: int) -> list[int]:
+    env = dict(os.environ)
+    if len(argvs) > 1:
+        # Several CPU-heavy jobs on one machine slow each other down badly when each one uses
+        # every core (measured: 15x on a BLSTM step); one thread per job is faster overall.
+        env.update({v: str(num_threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    limit = max_parallel if max_parallel > 0 else len(argvs)
+    codes = [0] * len(argvs)
+    pending = deque(range(len(argvs)))
+    running: dict[int, tuple[subprocess.Popen, float, BinaryIO]] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < limit:
+                i = pending.popleft()
+                log = open(logs[i], "wb+")
+                log.write(f"# {shlex.join(argvs[i])}\n# Started at {time.ctime()}\n".encode())
+                log.flush()
+                start = time.time()
+                try:
+                    proc = subprocess.Popen(argvs[i], stdout=log, stderr=subprocess.STDOUT, env=env)
+                except OSError as e:  # e.g. no such program: the job fails as it would in a shell
+                    log.write(f"{e}\n".encode())
+                    codes[i] = 127
+                    _end_log(log, 127, start)
+                    continue
+                running[i] = (proc, start, log)
+            for i, (proc, start, log) in list(running.items()):
+                code = proc.poll()
+                if code is not None:
+                    codes[i] = code if code >= 0 else 128 - code  # killed by signal N: 128+N, as in a shell
+                    _end_log(log, codes[i], start)
+                    del running[i]
+            if running:
+                time.sleep(0.05)
+    finally:
+        for proc, _, log in running.values():  # interrupted (Ctrl-C): leave no job behind
+            proc.kill()
+            proc.wait()
+            log.close()
     return codes
 
 
@@ -97,24 +142,29 @@ def run_jobs(
 ) -> None:
     """Run jobs ``1..nj``; job ``j`` runs ``job_argv(j)``, logging to ``log_dir/name.j.log``.
 
-    Raises JobError naming the logs of the jobs that failed.
+    Locally the jobs run as child processes, ``spec.max_parallel`` at a time; under Slurm as
+    one ``sbatch --wait`` array. Returns when all have ended; raises JobError naming the logs
+    of the jobs that failed, SpeechError when the jobs could not be started at all.
     """
     if nj < 1:
         raise SpeechError(f"--nj must be at least 1 (got {nj})")
+    _check(spec)
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     argvs = [job_argv(j) for j in range(1, nj + 1)]
     logs = [log_dir / f"{name}.{j}.log" for j in range(1, nj + 1)]
     if spec.cmd == "local":
-        codes = _run_local(argvs, logs, spec.max_parallel)
-    elif spec.cmd == "slurm":
-        wrapped = [["bash", "-c", f'{shlex.join(a)} && echo "# ok"'] for a in argvs]
-        codes = _run_slurm(wrapped, logs, spec.slurm_opts)
+        codes: list[int | None] = list(_run_local(argvs, logs, spec.max_parallel, spec.num_threads))
     else:
-        raise SpeechError(f"--cmd must be 'local' or 'slurm' (got '{spec.cmd}')")
-    failed = [str(log) for log, code in zip(logs, codes) if code != 0]
+        conf = SlurmConf.read(spec.slurm_conf or DEFAULT_SLURM_CONF)
+        sbatch = conf.sbatch_argv({"gpu": str(spec.gpu), "num_threads": str(spec.num_threads),
+                                   "mem": spec.mem, "time": spec.time})
+        codes = run_array(argvs, logs, name, sbatch, spec.max_parallel, spec.num_threads)
+    failed = [(log, code) for log, code in zip(logs, codes) if code != 0]
     if failed:
-        raise JobError(f"{len(failed)} of {nj} jobs failed; see {', '.join(failed)}")
+        detail = ", ".join(f"{log} ({'no end line: killed?' if code is None else f'code {code}'})"
+                           for log, code in failed)
+        raise JobError(f"{len(failed)} of {nj} '{name}' jobs failed; see {detail}")
 
 
 def python_module_argv(module: str, *args: str) -> list[str]:
