@@ -2,7 +2,7 @@
 
 Kaldi's make_fbank.sh / make_mfcc.sh, in Python::
 
-    speech compute-fbank DATA_DIR [--log-dir DIR] [--feat-dir DIR] [--nj N] [--cmd local|slurm]
+    speech compute-fbank DATA_DIR [--log-dir DIR] [--feat-dir DIR] [--nj N] [--cmd 'local'|'slurm --mem 4G ...']
                          [--config conf/features/fbank.yaml] [--force] [key=value ...]
 
 The data dir is split into N parts (by speaker when there are at least N speakers), job J
@@ -31,7 +31,7 @@ from speech.errors import DataDirError, SpeechError
 from speech.features.extractor import FeatureConfig, make_extractor
 from speech.features.storage import ark_paths, ark_writer
 from speech.fileio import read_key_value, write_key_value
-from speech.jobs.runner import JobSpec, python_module_argv, run_jobs
+from speech.jobs.runner import parse_cmd, python_module_argv, run_jobs
 
 __all__ = ["FeatureConfig", "compute_features", "main_fbank", "main_mfcc", "make_extractor"]
 
@@ -67,6 +67,7 @@ def compute_features(
     """Run the stage (see the module docstring) with a resolved ``cfg``; False when skipped."""
     stage = f"compute-{cfg.type}"
     extractor = make_extractor(cfg)  # rejects bad options before any job starts
+    job_spec = parse_cmd(cmd)
     data = Path(data_dir)
     d = DataDir.read(data)
     utts = d.utterances()
@@ -111,7 +112,7 @@ def compute_features(
     print(f"{stage}: {data}: {len(utts)} utterances in {nj} jobs (split by {'speaker' if by_speaker else 'utterance'}), "
           f"logs {log_dir}/make_{cfg.type}.*.log")
     start = time.time()
-    run_jobs(job_argv, nj, log_dir, f"make_{cfg.type}", JobSpec(cmd=cmd))
+    run_jobs(job_argv, nj, log_dir, f"make_{cfg.type}", job_spec)
 
     feats_scp: dict[str, str] = {}
     num_frames: dict[str, str] = {}
@@ -142,7 +143,8 @@ def _stage(kind: str, argv: list[str]) -> int:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. num_mel_bins=40")
     parser.add_argument("--config", help=f"feature config YAML (e.g. conf/features/{kind}.yaml); default: built-in")
     parser.add_argument("--nj", type=int, default=4, help="number of parallel jobs (default 4)")
-    parser.add_argument("--cmd", choices=("local", "slurm"), default="local", help="how jobs run (default local)")
+    parser.add_argument("--cmd", default="local",
+                        help="how jobs run: 'local' (default) or 'slurm [--mem 4G --time 1:00:00 ...]' (conf/slurm.conf)")
     parser.add_argument("--log-dir", help="per-job logs (default DATA_DIR/log)")
     parser.add_argument("--feat-dir", help="where the ark/scp files go (default DATA_DIR/data)")
     parser.add_argument("--force", action="store_true", help="recompute even when the features are complete")
