@@ -81,3 +81,23 @@ def test_finished_run_is_not_trained_again(tmp_path):
     state = again.fit(data)
     assert state.epoch == 2 and len(state.history) == 2
     assert any(not torch.equal(before[k], v) for k, v in again.model.state_dict().items())  # loaded
+
+
+def test_averaging_the_best_epochs(tmp_path):
+    saved = []
+    trainer, data = make_trainer(tmp_path, 6, saved)
+    trainer.cfg.average_best = 3
+    state = trainer.fit(data)
+    kept = sorted(int(p.stem.split("_")[1]) for p in (tmp_path / "snapshots").glob("epoch_*.pt"))
+    ranked = sorted(state.history, key=lambda h: h["dev_loss"])[:3]
+    assert kept == sorted(h["epoch"] for h in ranked) == state.averaged["epochs"]
+    snapshots = [torch.load(tmp_path / "snapshots" / f"epoch_{e}.pt", weights_only=True) for e in kept]
+    mean = {k: sum(s[k] for s in snapshots) / 3 for k in snapshots[0]}
+    if state.averaged["dev_loss"] <= min(h["dev_loss"] for h in state.history):
+        assert all(torch.allclose(saved[-1][k], mean[k], atol=1e-6) for k in mean)  # averaged model saved
+        assert state.best == state.averaged["dev_loss"]
+    else:
+        assert not any(torch.allclose(saved[-1][k], mean[k]) for k in mean if mean[k].numel() > 1)
+    # the checkpoint still holds the last epoch, so a longer run continues from there
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert all(torch.equal(ckpt["model"][k], v) for k, v in trainer.model.state_dict().items())

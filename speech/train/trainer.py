@@ -34,6 +34,7 @@ class TrainerConfig:
     lr_decay_factor: float = 0.5  # multiply lr by this when the dev metric stops improving
     lr_decay_patience: int = 1  # epochs without improvement before decaying
     metric: str = "loss"  # dev metric that selects the best model (lower is better)
+    average_best: int = 0  # >1: average the weights of the N best epochs at the end
     seed: int = 0
     log_interval: int = 50  # batches between log lines
 
@@ -44,6 +45,7 @@ class TrainState:
     best: float = math.inf
     best_epoch: int = 0
     history: list = field(default_factory=list)  # one dict of metrics per epoch
+    averaged: dict = field(default_factory=dict)  # dev metrics of the averaged model, once done
 
 
 def _rng_state() -> dict:
@@ -86,8 +88,16 @@ class Trainer:
         )
         self.state = TrainState()
         self.checkpoint_path = self.exp_dir / "checkpoint.pt"
+        self.snapshot_dir = self.exp_dir / "snapshots"
 
     # -- checkpoints --------------------------------------------------------------------
+    @staticmethod
+    def _save(payload: dict, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
     def save_checkpoint(self) -> None:
         """Everything needed to continue exactly, written to a temp file and renamed."""
         payload = {
@@ -97,10 +107,7 @@ class Trainer:
             "state": self.state.__dict__,
             "rng": _rng_state(),
         }
-        self.exp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        self._save(payload, self.checkpoint_path)
 
     def load_checkpoint(self) -> bool:
         """Resume from ``exp_dir/checkpoint.pt`` if it exists; returns whether it did."""
@@ -144,6 +151,45 @@ class Trainer:
             raise SpeechError(f"epoch {epoch}: no batch gave a finite loss; check the data and the learning rate")
         return {"train_loss": total / count, "train_seconds": time.time() - t0}
 
+    # -- averaging ----------------------------------------------------------------------
+    def _best_epochs(self) -> list[int]:
+        ranked = sorted(self.state.history, key=lambda h: (h[f"dev_{self.cfg.metric}"], h["epoch"]))
+        return sorted(h["epoch"] for h in ranked[: self.cfg.average_best])
+
+    def _keep_snapshot(self, epoch: int) -> None:
+        """Save this epoch's weights if it is among the N best; drop those that no longer are."""
+        best = set(self._best_epochs())
+        if epoch in best:
+            self._save(self.model.state_dict(), self.snapshot_dir / f"epoch_{epoch}.pt")
+        for path in self.snapshot_dir.glob("epoch_*.pt"):
+            if int(path.stem.split("_")[1]) not in best:
+                path.unlink()
+
+    def _average_best(self) -> None:
+        """Average the N best epochs' weights; ``on_best`` gets them if dev does not get worse.
+
+        Averaging the weights of several good epochs (as ESPnet and icefall do) smooths out
+        the epoch-to-epoch noise of a model selected on a small dev set.
+        """
+        epochs = self._best_epochs()
+        states = [torch.load(self.snapshot_dir / f"epoch_{e}.pt", map_location=self.device, weights_only=True)
+                  for e in epochs]
+        last = {k: v.clone() for k, v in self.model.state_dict().items()}
+        averaged = {k: sum(s[k].double() for s in states).div(len(states)).to(v.dtype) if v.is_floating_point()
+                    else v for k, v in states[0].items()}
+        self.model.load_state_dict(averaged)
+        self.model.eval()
+        with torch.no_grad():
+            dev = self.validate_fn(self.model)
+        value = dev[self.cfg.metric]
+        self.state.averaged = {"epochs": epochs, **{f"dev_{k}": v for k, v in dev.items()}}
+        log.info("average of epochs %s: dev %s %.4g (best single epoch %d: %.4g)", epochs, self.cfg.metric,
+                 value, self.state.best_epoch, self.state.best)
+        if value <= self.state.best:
+            self.state.best = value
+            self.on_best(self.model)
+        self.model.load_state_dict(last)  # the checkpoint stays that of the last epoch
+
     def fit(self, train_batches: Iterable) -> TrainState:
         """Train up to ``cfg.epochs`` epochs, resuming from a checkpoint if there is one."""
         if not self.load_checkpoint():
@@ -168,7 +214,12 @@ class Trainer:
             self.scheduler.step(value)
             self.state.epoch = epoch
             self.state.history.append({"epoch": epoch, **metrics})
+            if self.cfg.average_best > 1:
+                self._keep_snapshot(epoch)
             self.save_checkpoint()
             log.info("epoch %d: %s%s", epoch, " ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
                      " (best)" if improved else "")
+        if self.cfg.average_best > 1 and not self.state.averaged:
+            self._average_best()
+            self.save_checkpoint()
         return self.state
