@@ -24,7 +24,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "compute-cmvn-stats": ("speech.features.cmvn:main", "CMVN statistics per speaker and/or global"),
     "prepare-lang": ("speech.text.prepare_lang:main", "tokens.txt (characters, blank=0) and words.txt from text"),
     "train-asr": ("speech.asr.train:main", "train a BLSTM-CTC acoustic model"),
-    "decode-asr": ("speech.asr.decode:main", "decode a data directory with a trained model (greedy CTC)"),
+    "decode-asr": ("speech.asr.decode:main", "decode a data directory: greedy CTC, or lexicon beam search"),
     "score": ("speech.asr.score:main", "WER of a decode directory against reference text"),
     "make-results": ("speech.asr.results:main", "collect WERs of a recipe into RESULTS.md"),
     "transcribe": ("speech.asr.transcribe:main", "print the words spoken in audio files"),

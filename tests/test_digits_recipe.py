@@ -55,12 +55,17 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     exp = recipe / "exp" / "blstm_ctc"
     for name in ("config.yaml", "model.safetensors", "tokens.txt", "train.done", "log/train.log"):
         assert (exp / name).is_file(), name
+    vocabulary = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh"}
     for s in ("dev", "test"):
-        wer_of(exp / f"decode_{s}")
-        hyp_ids = [line.split()[0] for line in (exp / f"decode_{s}" / "text").read_text().splitlines()]
         ref_ids = [line.split()[0] for line in (recipe / "data" / s / "text").read_text().splitlines()]
-        assert hyp_ids == ref_ids
-        assert (exp / f"decode_{s}" / "scoring" / "per_utt").is_file()
+        for decode in (exp / f"decode_{s}", exp / f"decode_{s}_lexicon"):
+            wer_of(decode)
+            hyps = [line.split() for line in (decode / "text").read_text().splitlines()]
+            assert [h[0] for h in hyps] == ref_ids
+            assert (decode / "scoring" / "per_utt").is_file()
+        lexicon_words = {w for line in (exp / f"decode_{s}_lexicon" / "text").read_text().splitlines()
+                         for w in line.split()[1:]}
+        assert lexicon_words <= vocabulary
     results = (recipe / "RESULTS.md").read_text()
     assert "blstm_ctc" in results and "test" in results
 

@@ -95,3 +95,13 @@ def test_scoring_and_lang_stages_do_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lexicon_spells_every_word_in_characters(tmp_path):
+    from speech.text.prepare_lang import prepare_lang
+
+    text = tmp_path / "text"
+    text.write_text("a-1 one two\na-2 two oh\n")
+    prepare_lang(text, tmp_path / "lang")
+    lines = (tmp_path / "lang" / "lexicon.txt").read_text().splitlines()
+    assert lines == ["oh o h", "one o n e", "two t w o"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Connected-digit recognition (TIDIGITS-style, spoken by Debian's synthetic voices):
-# data -> fbank -> BLSTM-CTC -> greedy decoding -> WER on voices never heard in training.
+# data -> fbank -> BLSTM-CTC -> greedy and lexicon decoding -> WER on voices never heard in training.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,7 +15,7 @@ asr_config=../../conf/asr/blstm_ctc_small.yaml
 exp=exp/blstm_ctc
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR]
-stages: 0 data  1 fbank+CMVN  2 tokens  3 train  4 decode+score  5 RESULTS.md"
+stages: 0 data  1 fbank+CMVN  2 tokens+lexicon  3 train  4 decode (greedy, lexicon)+score  5 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
 
@@ -38,7 +38,7 @@ if run_stage 1; then
 fi
 
 if run_stage 2; then
-  log 2 "character tokens and word list from data/train/text"
+  log 2 "character tokens, lexicon and word list from data/train/text"
   speech prepare-lang data/train/text data/lang
 fi
 
@@ -53,6 +53,9 @@ if run_stage 4; then
     log 4 "greedy decoding of data/$s"
     speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --device "$device"
     speech score "data/$s" "$exp/decode_$s"
+    log 4 "lexicon-constrained beam search (word loop, no LM) of data/$s"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lexicon" --device "$device" --lexicon data/lang/lexicon.txt
+    speech score "data/$s" "$exp/decode_${s}_lexicon"
   done
 fi
 

@@ -1,6 +1,8 @@
-"""Greedy CTC decoding of a data directory: ``speech decode-asr MODEL_DIR DATA_DIR DECODE_DIR``.
+"""Decode a data directory: ``speech decode-asr MODEL_DIR DATA_DIR DECODE_DIR``.
 
-Writes DECODE_DIR/text (Kaldi text: ``<utt> words``), atomically, and a log.
+Greedy CTC by default; with ``--lexicon LANG_DIR/lexicon.txt`` a lexicon-constrained beam
+search (word loop). Writes DECODE_DIR/text (Kaldi text: ``<utt> words``), atomically, and
+a log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Iterator
 import torch
 
 from speech.asr.dataset import Batch, FeatureDataset, collate
+from speech.asr.lexicon_search import LexiconBeamSearch
 from speech.asr.model import greedy_ctc_decode
 from speech.asr.model_dir import load_model_dir
 from speech.data.sampler import BucketBatchSampler
@@ -48,17 +51,23 @@ def main(argv: list[str]) -> int:
     p.add_argument("decode_dir", type=Path, help="output directory")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--max-frames", type=int, default=40000, help="padded frames per batch")
+    p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + characters): beam search over its words")
+    p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
     args = p.parse_args(argv)
 
     setup_logging(args.decode_dir / "log" / "decode.log")
     device = resolve_device(args.device)
     loaded = load_model_dir(args.model_dir, device)
     dataset = FeatureDataset(args.data_dir, loaded.frontend)
+    if args.lexicon:
+        search = LexiconBeamSearch(loaded.tokens, args.lexicon, args.beam_size)
+    else:
+        def search(log_probs, out_lengths):
+            return [loaded.tokens.decode(ids) for ids in greedy_ctc_decode(log_probs, out_lengths)]
     t0 = time.time()
     hyps: dict[str, str] = {}
     for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):
-        for utt, ids in zip(batch.utt_ids, greedy_ctc_decode(log_probs, out_lengths)):
-            hyps[utt] = loaded.tokens.decode(ids)
+        hyps.update(zip(batch.utt_ids, search(log_probs, out_lengths)))
     write_key_value(args.decode_dir / "text", hyps)
     audio_seconds = sum(dataset.lengths) * loaded.cfg.features.frame_shift_ms / 1000
     elapsed = time.time() - t0

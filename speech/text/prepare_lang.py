@@ -1,4 +1,4 @@
-"""The language directory of a character CTC system: tokens.txt and words.txt.
+"""The language directory of a character CTC system: tokens.txt, lexicon.txt and words.txt.
 
 ``speech prepare-lang TEXT LANG_DIR`` reads a Kaldi text file (``<utt> words...``, usually
 data/train/text) and writes
@@ -9,9 +9,11 @@ data/train/text) and writes
   ``<eps> 0``, then every word of the transcripts plus the OOV word ``<unk>`` in
   ``LC_ALL=C sort`` order numbered from 1, then the disambiguation symbol ``#0`` and the
   sentence boundaries ``<s>`` and ``</s>`` (Kaldi adds these last so that ``arpa2fst
-  --read-symbol-table=words.txt`` finds them; being after ``#0`` they never shift a word id).
+  --read-symbol-table=words.txt`` finds them; being after ``#0`` they never shift a word id);
+- LANG_DIR/lexicon.txt: Kaldi's ``word token token ...``, each word spelled in characters,
+  for lexicon-constrained decoding.
 
-Both files are written atomically; the stage is skipped when both are newer than TEXT.
+All are written atomically; the stage is skipped when all are newer than TEXT.
 """
 
 from __future__ import annotations
@@ -77,22 +79,30 @@ def write_symbol_table(path: str | Path, symbols: list[str]) -> None:
         f.writelines(f"{sym} {i}\n" for i, sym in enumerate(symbols))
 
 
+def write_lexicon(path: str | Path, words: list[str]) -> None:
+    """Kaldi lexicon of a character system: ``word c h a r s`` per line, atomically."""
+    with atomic_write(path) as f:
+        f.writelines(f"{w} {' '.join(w)}\n" for w in words)
+
+
 def prepare_lang(text: str | Path, lang_dir: str | Path, force: bool = False) -> bool:
-    """Write LANG_DIR/tokens.txt and LANG_DIR/words.txt from TEXT.
+    """Write LANG_DIR/tokens.txt, lexicon.txt and words.txt from TEXT.
 
     Returns False (and writes nothing) when both files exist, are newer than TEXT and
     ``force`` is not set.
     """
     text, lang_dir = Path(text), Path(lang_dir)
-    outputs = [lang_dir / "tokens.txt", lang_dir / "words.txt"]
+    outputs = [lang_dir / "tokens.txt", lang_dir / "lexicon.txt", lang_dir / "words.txt"]
     if not force and text.is_file() and all(
         p.is_file() and p.stat().st_mtime_ns > text.stat().st_mtime_ns for p in outputs
     ):
         return False
     transcripts = list(read_transcripts(text).values())
     build_char_table(transcripts).write(outputs[0])
-    # words.txt last: an interrupted run leaves it missing or stale, so the next run redoes both.
-    write_symbol_table(outputs[1], word_symbols(transcripts))
+    words = word_symbols(transcripts)
+    write_lexicon(outputs[1], [w for w in words if w not in _RESERVED and w not in (UNK, DISAMBIG)])
+    # words.txt last: an interrupted run leaves it missing or stale, so the next run redoes all.
+    write_symbol_table(outputs[2], words)
     return True
 
 
@@ -109,9 +119,10 @@ def main(argv: list[str]) -> int:
 
     lang_dir = Path(args.lang_dir)
     if not prepare_lang(args.text, lang_dir, args.force):
-        print(f"{lang_dir}: tokens.txt and words.txt are up to date with {args.text}; skipping (--force to redo)")
+        print(f"{lang_dir}: tokens.txt, lexicon.txt and words.txt are up to date with {args.text}; "
+              "skipping (--force to redo)")
         return 0
     num_tokens = len(TokenTable.from_file(lang_dir / "tokens.txt"))
     num_words = (lang_dir / "words.txt").read_text(encoding="utf-8").count("\n")
-    print(f"{lang_dir}: wrote tokens.txt ({num_tokens} tokens) and words.txt ({num_words} symbols)")
+    print(f"{lang_dir}: wrote tokens.txt ({num_tokens} tokens), lexicon.txt and words.txt ({num_words} symbols)")
     return 0

@@ -1,0 +1,52 @@
+"""Lexicon-constrained beam search: only lexicon words come out, even where greedy
+decoding of the same posteriors spells a non-word."""
+
+import pytest
+import torch
+
+from speech.asr.lexicon_search import LexiconBeamSearch
+from speech.asr.model import greedy_ctc_decode
+from speech.errors import SpeechError
+from speech.text.tokens import build_char_table
+
+
+def posteriors(tokens, frames):
+    """[1, T, V] log-probs: each frame puts 0.6 on its symbol, the rest spread evenly."""
+    v = len(tokens)
+    lp = torch.full((1, len(frames), v), 0.4 / (v - 1))
+    for t, sym in enumerate(frames):
+        lp[0, t, tokens.symbols.index(sym)] = 0.6
+    return lp.log()
+
+
+@pytest.fixture
+def setup(tmp_path):
+    tokens = build_char_table(["one two five four"])
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("five f i v e\nfour f o u r\none o n e\ntwo t w o\n")
+    return tokens, lexicon
+
+
+def test_beam_search_returns_lexicon_words_where_greedy_does_not(setup):
+    tokens, lexicon = setup
+    # "f i v n" then "t w o": greedy spells the non-word "fivn"
+    frames = ["f", "<blank>", "i", "v", "n", "<blank>", "<space>", "t", "<blank>", "w", "o", "<blank>"]
+    lp = posteriors(tokens, frames)
+    lengths = torch.tensor([len(frames)])
+    assert tokens.decode(greedy_ctc_decode(lp, lengths)[0]) == "fivn two"
+    assert LexiconBeamSearch(tokens, lexicon, beam_size=20)(lp, lengths) == ["five two"]
+
+
+def test_clean_posteriors_decode_exactly(setup):
+    tokens, lexicon = setup
+    frames = ["<blank>", "o", "n", "e", "<space>", "f", "o", "u", "r", "<blank>"]
+    lp = posteriors(tokens, frames)
+    assert LexiconBeamSearch(tokens, lexicon)(lp, torch.tensor([10])) == ["one four"]
+
+
+def test_lexicon_with_unknown_tokens_is_a_clear_error(setup, tmp_path):
+    tokens, _ = setup
+    bad = tmp_path / "bad.txt"
+    bad.write_text("one o n e\nzebra z e b r a\n")
+    with pytest.raises(SpeechError, match=r"bad.txt:2: .*unknown: z b a"):
+        LexiconBeamSearch(tokens, bad)
