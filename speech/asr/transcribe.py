@@ -4,6 +4,7 @@ Each argument is an audio file (any format soundfile reads, any rate or channel 
 directory (searched recursively for audio files), or a Kaldi ``wav.scp`` (``*.scp``). Output
 is one ``<id> <words>`` line per input, the id being the file's stem (or the scp key). A
 file that cannot be read is reported on stderr and skipped; the exit code is then 1.
+Decoding is greedy CTC, or with ``--lexicon`` a beam search over the lexicon's words.
 
 From Python::
 
@@ -22,6 +23,7 @@ import numpy as np
 import soundfile
 import torch
 
+from speech.asr.lexicon_search import LexiconBeamSearch
 from speech.asr.model import greedy_ctc_decode
 from speech.asr.model_dir import LoadedModel, load_model_dir
 from speech.audio import load_audio, load_wav_scp_entry
@@ -33,17 +35,21 @@ AUDIO_EXTENSIONS = {"." + ext.lower() for ext in soundfile.available_formats()} 
 
 
 class Transcriber:
-    """Greedy CTC transcription with a trained model directory."""
+    """Transcription with a trained model directory: greedy CTC, or a lexicon beam search."""
 
-    def __init__(self, loaded: LoadedModel, device: torch.device):
+    def __init__(self, loaded: LoadedModel, device: torch.device, search: LexiconBeamSearch | None = None):
         self.loaded = loaded
         self.device = device
+        self.search = search
         self.sample_rate = loaded.cfg.features.sample_rate
 
     @classmethod
-    def from_dir(cls, model_dir: str | Path, device: str = "cpu") -> "Transcriber":
+    def from_dir(cls, model_dir: str | Path, device: str = "cpu", lexicon: str | Path | None = None,
+                 beam_size: int = 20) -> "Transcriber":
         dev = resolve_device(device)
-        return cls(load_model_dir(model_dir, dev), dev)
+        loaded = load_model_dir(model_dir, dev)
+        search = LexiconBeamSearch(loaded.tokens, lexicon, beam_size) if lexicon else None
+        return cls(loaded, dev, search)
 
     def transcribe(self, audio: str | Path | np.ndarray) -> str:
         """One file path, or samples [N] float32 at the model's sample rate -> words."""
@@ -59,6 +65,8 @@ class Transcriber:
             batch[i, : f.shape[0]] = torch.from_numpy(f)
         with torch.no_grad():
             log_probs, out_lengths = self.loaded.model(batch.to(self.device), lengths.to(self.device))
+        if self.search is not None:
+            return self.search(log_probs, out_lengths)
         return [self.loaded.tokens.decode(ids) for ids in greedy_ctc_decode(log_probs, out_lengths)]
 
 
@@ -84,9 +92,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--model", type=Path, required=True, help="trained model directory (speech train-asr)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="files decoded together")
+    p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + characters): beam search over its words")
+    p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
     args = p.parse_args(argv)
 
-    transcriber = Transcriber.from_dir(args.model, args.device)
+    transcriber = Transcriber.from_dir(args.model, args.device, args.lexicon, args.beam_size)
     failed = 0
     pending: list[tuple[str, np.ndarray]] = []
 
