@@ -95,6 +95,21 @@ def test_score_stage_writes_wer_per_utt_and_cer(tmp_path):
     # Characters without spaces: u1 "onetwothreefour" (15) vs "onetoothreefourfive": two->too is
     # 1 sub ("w"->"o"), "five" 4 ins; u2 "sixseven" (8) correct; u3 "eightnine" (9) vs "nine": 5 del.
     assert (dec / "cer").read_text() == "%CER 31.25 [ 10 / 32, 4 ins, 5 del, 1 sub ]\n"
+    assert not (dec / "scoring" / "per_spk").exists()  # no utt2spk in data
+
+
+def test_score_stage_per_speaker_table(tmp_path):
+    data, dec = tmp_path / "data", tmp_path / "decode"
+    write(data / "text", "".join(f"{u} {t}\n" for u, t in REFS.items()))
+    write(data / "utt2spk", "u1 a\nu2 b\nu3 b\n")
+    write(dec / "text", "".join(f"{u} {t}\n" for u, t in HYPS.items()))
+    assert main(["score", str(data), str(dec)]) == 0
+    rows = [line.split() for line in (dec / "scoring" / "per_spk").read_text().splitlines()]
+    assert rows[0] == ["SPEAKER", "#SENT", "#WORD", "Sub", "Ins", "Del", "Err", "%WER", "%SER"]
+    # a: u1 (4 words, 1 sub + 1 ins); b: u2 correct + u3 (2 words, 1 del)
+    assert rows[1] == ["a", "1", "4", "1", "1", "0", "2", "50.00", "100.00"]
+    assert rows[2] == ["b", "2", "4", "0", "0", "1", "1", "25.00", "50.00"]
+    assert rows[3] == ["SUM", "3", "8", "1", "1", "1", "3", "37.50", "66.67"]
 
 
 def test_score_stage_missing_hypothesis_and_hyp_option(tmp_path):

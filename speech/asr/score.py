@@ -14,6 +14,9 @@ its hypothesis in DECODE_DIR/text (Levenshtein alignment by kaldialign) and writ
   ``wer_per_utt_details.pl`` prints it (``ref``/``hyp``/``op`` rows in centred columns,
   ``***`` for the missing side of an insertion or deletion, ``#csid`` = correct,
   substituted, inserted, deleted counts in that order);
+- DECODE_DIR/scoring/per_spk when DATA_DIR has utt2spk: one row of counts and rates per
+  speaker and a SUM row, like Kaldi's ``wer_per_spk_details.pl`` (unseen-voice test sets
+  are judged voice by voice);
 - DECODE_DIR/cer with ``--cer``: a ``%CER`` line over characters, spaces left out.
 
 From Python, :func:`compute_error_stats` scores any token sequences (words, characters or
@@ -188,10 +191,31 @@ def format_per_utt(alignments: Mapping[str, list[AlignedPair]]) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
+def format_per_spk(alignments: Mapping[str, list[AlignedPair]], utt2spk: Mapping[str, str]) -> list[str]:
+    """A table of error counts and rates (%WER, %SER) per speaker, then the SUM over all."""
+    by_spk: dict[str, dict[str, list[AlignedPair]]] = {}
+    for utt, pairs in alignments.items():
+        by_spk.setdefault(utt2spk.get(utt, "<unknown>"), {})[utt] = pairs
+    rows = [(spk, stats_from_alignments(by_spk[spk])) for spk in sorted(by_spk, key=kaldi_sort_key)]
+    rows.append(("SUM", stats_from_alignments(alignments)))
+    header = ("SPEAKER", "#SENT", "#WORD", "Sub", "Ins", "Del", "Err", "%WER", "%SER")
+    table = [header] + [
+        (spk, str(st.sentences), str(st.ref_words), str(st.subs), str(st.ins), str(st.dels),
+         str(st.errors), f"{st.error_rate:.2f}", f"{st.sentence_error_rate:.2f}")
+        for spk, st in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return [
+        "  ".join([row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])])
+        for row in table
+    ]
+
+
 def score_dir(data_dir: str | Path, decode_dir: str | Path, hyp: str | Path | None = None, cer: bool = False) -> ErrorStats:
     """Score DECODE_DIR (hypotheses in ``hyp``, default DECODE_DIR/text) against DATA_DIR/text.
 
-    Writes DECODE_DIR/wer, DECODE_DIR/scoring/per_utt and, with ``cer``, DECODE_DIR/cer.
+    Writes DECODE_DIR/wer, DECODE_DIR/scoring/per_utt, DECODE_DIR/scoring/per_spk (when
+    DATA_DIR/utt2spk exists) and, with ``cer``, DECODE_DIR/cer.
     Returns the word-level statistics.
     """
     decode_dir = Path(decode_dir)
@@ -208,6 +232,10 @@ def score_dir(data_dir: str | Path, decode_dir: str | Path, hyp: str | Path | No
         f.write("\n".join(lines) + "\n")
     with atomic_write(decode_dir / "scoring" / "per_utt") as f:
         f.writelines(line + "\n" for line in format_per_utt(alignments))
+    utt2spk_file = Path(data_dir) / "utt2spk"
+    if utt2spk_file.is_file():
+        with atomic_write(decode_dir / "scoring" / "per_spk") as f:
+            f.writelines(line + "\n" for line in format_per_spk(alignments, read_key_value(utt2spk_file)))
     if cer:
         char_stats = compute_error_stats(
             {u: chars(t) for u, t in refs.items()}, {u: chars(t) for u, t in hyps.items()}
@@ -221,7 +249,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="speech score",
         description="WER of a decode directory: writes DECODE_DIR/wer (Kaldi %WER/%SER lines) and "
-        "DECODE_DIR/scoring/per_utt (per-utterance alignments).",
+        "DECODE_DIR/scoring/per_utt (per-utterance alignments) and DECODE_DIR/scoring/per_spk "
+        "(per-speaker error rates).",
     )
     parser.add_argument("data_dir", help="data directory whose text is the reference")
     parser.add_argument("decode_dir", help="decode directory; its text holds the hypotheses")
