@@ -27,6 +27,9 @@ class Batch:
     targets: torch.Tensor
     target_lengths: torch.Tensor
 
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
     def to(self, device: torch.device) -> "Batch":
         return Batch(self.utt_ids, self.feats.to(device), self.feat_lengths.to(device),
                      self.targets.to(device), self.target_lengths.to(device))

@@ -28,10 +28,14 @@ log = logging.getLogger("speech.decode")
 
 
 def batch_loader(dataset: FeatureDataset, max_frames: int, max_batch: int = 256, shuffle: bool = False,
-                 seed: int = 0) -> torch.utils.data.DataLoader:
-    """A DataLoader over length-bucketed batches of ``dataset``."""
-    sampler = BucketBatchSampler(dataset.lengths, max_frames, max_batch, shuffle=shuffle, seed=seed)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
+                 seed: int = 0, rank: int = 0, world_size: int = 1) -> torch.utils.data.DataLoader:
+    """A DataLoader over length-bucketed batches of ``dataset`` (this rank's share)."""
+    sampler = BucketBatchSampler(dataset.lengths, max_frames, max_batch, shuffle=shuffle, seed=seed,
+                                 rank=rank, world_size=world_size)
+    # its own generator: a DataLoader draws a seed from torch's global RNG each time it is
+    # iterated, which would make a run resumed mid-epoch diverge from an uninterrupted one
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                       generator=torch.Generator().manual_seed(seed))
 
 
 def run_model(model: torch.nn.Module, loader, device: torch.device) -> Iterator[tuple[Batch, torch.Tensor, torch.Tensor]]:

@@ -5,8 +5,16 @@
 
 EXP_DIR becomes a model directory (config.yaml, model.safetensors of the best dev epoch,
 tokens.txt, CMVN stats) plus checkpoint.pt (last epoch, for resuming) and log/train.log.
-A killed run continues from its last finished epoch when re-run; a finished one is skipped
+A killed run continues exactly where its last checkpoint left it (every
+trainer.checkpoint_interval updates and each epoch end) when re-run; a finished one is skipped
 unless --force.
+
+Data parallel on N GPUs (or N CPU processes with gloo), one node or several:
+
+    torchrun --nproc-per-node N -m speech train-asr ...      # or, in a Slurm job:
+    srun --ntasks N --gpus-per-task 1 speech train-asr ...
+
+Each rank trains on its share of every epoch's batches (max_frames is per rank).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from speech.logs import setup_logging
 from speech.text.tokens import TokenTable
 from speech.train import Trainer
 from speech.train.device import resolve_device
+from speech.train.distributed import init_distributed, rank_device
 
 log = logging.getLogger("speech.train_asr")
 
@@ -101,33 +110,40 @@ def main(argv: list[str]) -> int:
     if done.is_file() and (exp / WEIGHTS).is_file():
         print(f"speech train-asr: {exp} is already trained (remove it or pass --force to retrain)")
         return 0
-    setup_logging(exp / "log" / "train.log")
+    device = resolve_device(args.device)
+    dist = init_distributed(device)
+    device = rank_device(device, dist)
+    setup_logging(exp / "log" / "train.log" if dist.is_main else None)
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
-    device = resolve_device(args.device)
 
     stats = read_stats(args.train_dir / "cmvn_global.ark") if cfg.cmvn == "global" else None
     frontend = Frontend(cfg.features, cfg.cmvn, stats)
     augmenter = FeatureAugmenter(cfg.augment, cfg.trainer.seed) if cfg.augment.enabled else None
     train_set = FeatureDataset(args.train_dir, frontend, tokens, augmenter)
     dev_set = FeatureDataset(args.dev_dir, frontend, tokens)
-    write_model_dir(exp, cfg, tokens, stats)
+    if dist.is_main:
+        write_model_dir(exp, cfg, tokens, stats)
 
+    torch.manual_seed(cfg.trainer.seed)  # the same initial weights on every rank and every run
     model = BlstmCtc(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
-    train_loader = batch_loader(train_set, cfg.max_frames, cfg.max_batch, shuffle=True, seed=cfg.trainer.seed)
+    train_loader = batch_loader(train_set, cfg.max_frames, cfg.max_batch, shuffle=True, seed=cfg.trainer.seed,
+                                rank=dist.rank, world_size=dist.world_size)
     dev_loader = batch_loader(dev_set, cfg.max_frames, cfg.max_batch)
-    log.info("training %s: %d parameters on %s; %d train / %d dev utterances; %d batches per epoch, "
-             "%.1f%% padded frames", exp, n_params, device, len(train_set), len(dev_set),
-             len(train_loader.batch_sampler), 100 * train_loader.batch_sampler.padded_fraction())
+    log.info("training %s: %d parameters on %s x %d; %d train / %d dev utterances; %d batches per epoch "
+             "per rank, %.1f%% padded frames", exp, n_params, device, dist.world_size, len(train_set),
+             len(dev_set), len(train_loader.batch_sampler), 100 * train_loader.batch_sampler.padded_fraction())
 
     def loss_fn(m, batch):
         return ctc_loss(m, batch.to(device))
 
     trainer = Trainer(model, cfg.trainer, exp, device, loss_fn,
                       validate_fn=lambda m: evaluate(m, dev_loader, device),
-                      on_best=lambda m: save_weights(m, exp / WEIGHTS))
+                      on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
     state = trainer.fit(_EpochBatches(train_loader, train_set))
+    if not dist.is_main:
+        return 0
     with atomic_write(done) as f:
         json.dump({"best_epoch": state.best_epoch, "best": state.best, "history": state.history}, f, indent=1)
     log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best, state.best_epoch, exp)
@@ -144,6 +160,12 @@ class _EpochBatches:
     def set_epoch(self, epoch: int) -> None:
         self.loader.batch_sampler.set_epoch(epoch)
         self.dataset.set_epoch(epoch)
+
+    def set_start(self, start: int) -> None:
+        self.loader.batch_sampler.set_start(start)
+
+    def __len__(self) -> int:
+        return len(self.loader.batch_sampler)
 
     def __iter__(self):
         return iter(self.loader)

@@ -1,0 +1,1 @@
+"""Helpers shared by tests (and run as scripts by some of them)."""
