@@ -18,6 +18,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "subset-data-dir": ("speech.data.subset:main", "copy a subset of utterances/speakers to a new data directory"),
     "split-data-dir": ("speech.data.split:main", "split a data directory into N parts (by speaker or utterance)"),
     "combine-data-dirs": ("speech.data.combine:main", "combine several data directories into one"),
+    "perturb-speed": ("speech.data.perturb_speed:main", "copies of a data directory at several speeds (sox)"),
     "get-utt2dur": ("speech.data.utt2dur:main", "write utt2dur (utterance durations in seconds)"),
     "compute-fbank": ("speech.features.extract:main_fbank", "log-mel filterbank features to Kaldi ark/scp, N jobs"),
     "compute-mfcc": ("speech.features.extract:main_mfcc", "MFCC features to Kaldi ark/scp, N jobs"),

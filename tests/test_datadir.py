@@ -581,3 +581,53 @@ def test_data_modules_do_not_import_torch():
     code = ("import sys, speech.audio, speech.data, speech.data.validate, speech.data.fix, speech.data.subset, "
             "speech.data.split, speech.data.combine, speech.data.utt2dur; assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- perturb-speed --------------------------------------------------------------------------
+
+
+def test_perturb_speed_three_way(tmp_path):
+    src = make_dir(tmp_path)
+    dest = tmp_path / "sp"
+    (dest).mkdir()
+    (dest / "feats.scp").write_text("stale\n")  # leftovers of an earlier run must not survive
+    assert cli(["perturb-speed", str(src), str(dest)]) == 0
+    assert not (dest / "feats.scp").exists()
+    assert validate_data_dir(dest, check_audio=True) == []
+    d = DataDir.read(dest)
+    assert len(d.utt2spk) == 3 * 5
+    assert d.utt2spk["sp0.9-spkA-2"] == "sp0.9-spkA" and d.utt2spk["spkA-2"] == "spkA"
+    assert d.text["sp1.1-spkB-1"] == "words of spkB-1"
+    assert d.utt2dur["sp0.9-spkA-2"] == pytest.approx(0.3 / 0.9)
+    assert d.wav_scp["sp1.1-spkA-0"].startswith("sox ") and d.wav_scp["sp1.1-spkA-0"].endswith("speed 1.1 |")
+    # the audio really is faster: 0.3 s of a 200 Hz sine at 1.1 -> 0.273 s at 220 Hz
+    audio = dict(iter_utterance_audio(d, RATE))
+    fast = audio["sp1.1-spkA-2"]
+    assert len(fast) == pytest.approx(0.3 / 1.1 * RATE, abs=8)
+    spectrum = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
+    assert np.argmax(spectrum) * RATE / len(fast) == pytest.approx(220, abs=8)
+    assert np.array_equal(audio["spkA-2"], dict(iter_utterance_audio(DataDir.read(src), RATE))["spkA-2"])
+
+
+def test_perturb_speed_segments_and_pipes(tmp_path):
+    src = segmented_dir(tmp_path)
+    d = DataDir.read(src)
+    d.wav_scp["recB"] = f"cat {d.wav_scp['recB']} |"
+    d.write()
+    dest = tmp_path / "sp"
+    assert cli(["perturb-speed", str(src), str(dest), "--factors", "0.5", "1.0"]) == 0
+    p = DataDir.read(dest)
+    assert p.segments["sp0.5-spk2-c"] == Segment("sp0.5-recB", 0.5, 1.5)
+    assert p.segments["sp0.5-spk1-b"] == Segment("sp0.5-recA", 1.0, -1.0)
+    assert p.wav_scp["sp0.5-recB"].startswith("cat ") and "| sox -t wav - -t wav - speed 0.5 |" in p.wav_scp["sp0.5-recB"]
+    assert validate_data_dir(dest, check_audio=True) == []
+    audio = dict(iter_utterance_audio(p, RATE))
+    assert len(audio["sp0.5-spk2-c"]) == pytest.approx(RATE, abs=8)  # 0.5 s played at half speed
+
+
+def test_perturb_speed_bad_factors_and_same_dir(tmp_path, capsys):
+    src = make_dir(tmp_path)
+    assert cli(["perturb-speed", str(src), str(tmp_path / "x"), "--factors", "0.9", "0"]) == 1
+    assert "distinct and positive" in capsys.readouterr().err
+    assert cli(["perturb-speed", str(src), str(src)]) == 1
+    assert "destination is the source" in capsys.readouterr().err
