@@ -4,7 +4,8 @@ bounded, and every draw is reproducible from (seed, epoch, utterance)."""
 import numpy as np
 import pytest
 
-from speech.features.augment import AugmentConfig, FeatureAugmenter, stretch_time, warp_frequency
+from speech.features.augment import (AugmentConfig, FeatureAugmenter, add_noise, stretch_time, warp_frequency,
+                                     warp_time)
 
 
 def peaked(t=50, d=80, peak=20):
@@ -54,3 +55,38 @@ def test_draws_are_reproducible_per_epoch_and_utterance():
 def test_disabled_config():
     assert not AugmentConfig().enabled
     assert AugmentConfig(freq_warp=0.1).enabled
+
+
+def test_time_warp_moves_one_point_and_keeps_the_ends():
+    ramp = np.tile(np.arange(100, dtype=np.float32)[:, None], (1, 3))
+    out = warp_time(ramp, center=40, shift=10)
+    assert out.shape == ramp.shape
+    assert out[0, 0] == 0 and out[-1, 0] == pytest.approx(99)
+    assert out[50, 0] == pytest.approx(40)  # frame 40 now sits at 50
+    assert np.all(np.diff(out[:, 0]) > 0)  # still monotonic: nothing reordered
+    assert np.array_equal(warp_time(ramp, 40, 0), ramp)
+
+
+def test_additive_noise_at_the_drawn_snr():
+    rng = np.random.default_rng(0)
+    clean = np.log(rng.uniform(0.5, 2.0, size=(400, 40)))
+    quiet = add_noise(clean, snr_db=40, tilt=0.0, rng=np.random.default_rng(1))
+    loud = add_noise(clean, snr_db=0, tilt=0.0, rng=np.random.default_rng(1))
+    assert np.all(quiet >= clean - 1e-6) and np.abs(quiet - clean).max() < 0.01
+    # at 0 dB the noise energy equals the mean speech energy: log(E + N) - log(E) averages about log 2
+    added = np.exp(loud) - np.exp(clean)
+    assert added.mean() == pytest.approx(np.exp(clean).mean(), rel=0.05)
+    tilted = add_noise(np.full((400, 40), -20.0), snr_db=0, tilt=3.0, rng=np.random.default_rng(2))
+    assert tilted[:, :5].mean() > tilted[:, -5:].mean() + 1  # noise falls from low to high bins
+
+
+def test_noise_and_time_warp_leave_other_draws_unchanged():
+    feats = np.random.default_rng(0).normal(size=(120, 80)).astype(np.float32)
+    base = FeatureAugmenter(AugmentConfig(freq_warp=0.1), seed=7)
+    noisy = FeatureAugmenter(AugmentConfig(freq_warp=0.1, noise_prob=1.0), seed=7)
+    warped = FeatureAugmenter(AugmentConfig(freq_warp=0.1, time_warp=5), seed=7)
+    plain = base.perturb(feats, 1, 2)
+    assert not np.array_equal(noisy.perturb(feats, 1, 2), plain)
+    assert np.all(noisy.perturb(feats, 1, 2) >= plain - 1e-5)  # noise only adds energy
+    assert warped.perturb(feats, 1, 2).shape == plain.shape
+    assert AugmentConfig(noise_prob=0.5).enabled and AugmentConfig(time_warp=5).enabled
