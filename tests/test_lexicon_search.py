@@ -7,6 +7,7 @@ import torch
 from speech.asr.lexicon_search import LexiconBeamSearch
 from speech.asr.model import greedy_ctc_decode
 from speech.errors import SpeechError
+from speech.text.tokenizer import CharTokenizer
 from speech.text.tokens import build_char_table
 
 
@@ -34,14 +35,14 @@ def test_beam_search_returns_lexicon_words_where_greedy_does_not(setup):
     lp = posteriors(tokens, frames)
     lengths = torch.tensor([len(frames)])
     assert tokens.decode(greedy_ctc_decode(lp, lengths)[0]) == "fivn two"
-    assert LexiconBeamSearch(tokens, lexicon, beam_size=20)(lp, lengths) == ["five two"]
+    assert LexiconBeamSearch(CharTokenizer(tokens), lexicon, beam_size=20)(lp, lengths) == ["five two"]
 
 
 def test_clean_posteriors_decode_exactly(setup):
     tokens, lexicon = setup
     frames = ["<blank>", "o", "n", "e", "<space>", "f", "o", "u", "r", "<blank>"]
     lp = posteriors(tokens, frames)
-    assert LexiconBeamSearch(tokens, lexicon)(lp, torch.tensor([10])) == ["one four"]
+    assert LexiconBeamSearch(CharTokenizer(tokens), lexicon)(lp, torch.tensor([10])) == ["one four"]
 
 
 def test_lexicon_with_unknown_tokens_is_a_clear_error(setup, tmp_path):
@@ -49,4 +50,4 @@ def test_lexicon_with_unknown_tokens_is_a_clear_error(setup, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("one o n e\nzebra z e b r a\n")
     with pytest.raises(SpeechError, match=r"bad.txt:2: .*unknown: z b a"):
-        LexiconBeamSearch(tokens, bad)
+        LexiconBeamSearch(CharTokenizer(tokens), bad)

@@ -13,7 +13,7 @@ from speech.asr.frontend import Frontend
 from speech.errors import DataDirError
 from speech.features.augment import FeatureAugmenter
 from speech.fileio import read_key_value, kaldi_sort_key
-from speech.text.tokens import TokenTable
+from speech.text.tokenizer import Tokenizer
 
 
 @dataclass
@@ -43,7 +43,7 @@ class FeatureDataset(torch.utils.data.Dataset):
     (training), each item is perturbed as drawn for the current epoch (``set_epoch``).
     """
 
-    def __init__(self, data_dir: str | Path, frontend: Frontend, tokens: TokenTable | None = None,
+    def __init__(self, data_dir: str | Path, frontend: Frontend, tokens: Tokenizer | None = None,
                  augmenter: FeatureAugmenter | None = None):
         data_dir = Path(data_dir)
         for name in ("feats.scp", "utt2num_frames") + (("text",) if tokens else ()):

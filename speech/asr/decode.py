@@ -1,7 +1,7 @@
 """Decode a data directory: ``speech decode-asr MODEL_DIR DATA_DIR DECODE_DIR``.
 
 Greedy CTC by default; with ``--lexicon LANG_DIR/lexicon.txt`` a lexicon-constrained beam
-search (word loop). Writes DECODE_DIR/text (Kaldi text: ``<utt> words``), atomically, and
+search (word loop). Phone models always search a lexicon (their own by default). Writes DECODE_DIR/text (Kaldi text: ``<utt> words``), atomically, and
 a log.
 """
 
@@ -16,8 +16,7 @@ from typing import Iterator
 import torch
 
 from speech.asr.dataset import Batch, FeatureDataset, collate
-from speech.asr.lexicon_search import LexiconBeamSearch
-from speech.asr.model import greedy_ctc_decode
+from speech.asr.lexicon_search import make_search
 from speech.asr.model_dir import load_model_dir
 from speech.data.sampler import BucketBatchSampler
 from speech.fileio import write_key_value
@@ -55,7 +54,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("decode_dir", type=Path, help="output directory")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--max-frames", type=int, default=40000, help="padded frames per batch")
-    p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + characters): beam search over its words")
+    p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + its tokens): beam search over its words")
     p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
     args = p.parse_args(argv)
 
@@ -63,11 +62,7 @@ def main(argv: list[str]) -> int:
     device = resolve_device(args.device)
     loaded = load_model_dir(args.model_dir, device)
     dataset = FeatureDataset(args.data_dir, loaded.frontend)
-    if args.lexicon:
-        search = LexiconBeamSearch(loaded.tokens, args.lexicon, args.beam_size)
-    else:
-        def search(log_probs, out_lengths):
-            return [loaded.tokens.decode(ids) for ids in greedy_ctc_decode(log_probs, out_lengths)]
+    search = make_search(loaded.tokenizer, args.model_dir, args.lexicon, args.beam_size)
     t0 = time.time()
     hyps: dict[str, str] = {}
     for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):

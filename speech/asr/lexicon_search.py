@@ -1,8 +1,11 @@
-"""Lexicon-constrained CTC beam search: every hypothesis is a sequence of lexicon words.
+"""From CTC outputs to words: greedy, or a lexicon-constrained beam search in which every
+hypothesis is a sequence of lexicon words.
 
-Uses torchaudio's ``ctc_decoder`` (flashlight-text's beam search) with no language model:
+The beam search is torchaudio's ``ctc_decoder`` (flashlight-text) with no language model:
 a word loop, as digit recognisers have always decoded, which removes the non-words that
-greedy character decoding produces ("fiven", "eght").
+greedy character decoding produces ("fiven", "eght"). Spellings are in the model's tokens
+(characters, BPE pieces or phones); phone models always decode through a lexicon, their
+own unless another is given.
 """
 
 from __future__ import annotations
@@ -10,20 +13,28 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from speech.asr.model import greedy_ctc_decode
 from speech.errors import SpeechError
-from speech.text.tokens import BLANK, SPACE, UNK, TokenTable
+from speech.text.tokenizer import LEXICON, Tokenizer
+from speech.text.tokens import BLANK, UNK
+
+# log_probs [B, T, V] + lengths [B] -> one word string per utterance
+Search = Callable[[torch.Tensor, torch.Tensor], list[str]]
 
 
 class LexiconBeamSearch:
     """log_probs [B, T, V] + lengths [B] -> one word string per utterance."""
 
-    def __init__(self, tokens: TokenTable, lexicon: str | Path, beam_size: int = 20):
+    def __init__(self, tokenizer: Tokenizer, lexicon: str | Path, beam_size: int = 20):
         from torchaudio.models.decoder import ctc_decoder  # needs flashlight-text
 
         lexicon = Path(lexicon)
+        tokens = tokenizer.table
+        boundary = tokenizer.word_boundary
         known = set(tokens.symbols)
         lines = []
         try:
@@ -36,8 +47,10 @@ class LexiconBeamSearch:
             if not spelling or unknown:
                 raise SpeechError(f"{lexicon}:{lineno}: '{line}' needs a spelling in tokens of the model "
                                   f"(unknown: {' '.join(unknown) or 'none given'})")
-            # flashlight expects the word-boundary token at the end of every spelling
-            lines.append(f"{word} {' '.join(spelling)} {SPACE}\n")
+            # flashlight expects the word-boundary token at the end of every spelling; units
+            # without one (BPE marks word starts, phones have none) use the blank
+            end = f" {boundary}" if boundary != BLANK else ""
+            lines.append(f"{word} {' '.join(spelling)}{end}\n")
         if not lines:
             raise SpeechError(f"{lexicon}: the lexicon is empty")
         fd, tmp = tempfile.mkstemp(suffix=".lexicon")
@@ -45,10 +58,25 @@ class LexiconBeamSearch:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.writelines(lines)
             self._decoder = ctc_decoder(lexicon=tmp, tokens=tokens.symbols, lm=None, beam_size=beam_size,
-                                        blank_token=BLANK, sil_token=SPACE, unk_word=UNK)
+                                        blank_token=BLANK, sil_token=boundary, unk_word=UNK)
         finally:
             os.unlink(tmp)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         results = self._decoder(log_probs.detach().float().cpu().contiguous(), lengths.cpu().int())
         return [" ".join(r[0].words) if r else "" for r in results]
+
+
+def make_search(tokenizer: Tokenizer, model_dir: Path, lexicon: str | Path | None = None,
+                beam_size: int = 20) -> Search:
+    """Greedy CTC for character and BPE models without ``lexicon``; otherwise the lexicon
+    beam search (phone models default to their own lexicon.txt)."""
+    if lexicon is None and not tokenizer.greedy_gives_words:
+        lexicon = model_dir / LEXICON
+    if lexicon is not None:
+        return LexiconBeamSearch(tokenizer, lexicon, beam_size)
+
+    def greedy(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        return [tokenizer.decode(ids) for ids in greedy_ctc_decode(log_probs, lengths)]
+
+    return greedy

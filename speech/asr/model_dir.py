@@ -3,6 +3,8 @@
     config.yaml        the full resolved AsrConfig (model sizes, features, CMVN mode, training)
     model.safetensors  weights of the best epoch (safetensors: loading runs no code)
     tokens.txt         the token table the output layer indexes
+    tokenizer.yaml     the output unit (char, bpe, phone), with bpe.model or the phone
+                       lexicon.txt when the unit needs them (see speech.text.tokenizer)
     cmvn_global.ark    training-set CMVN statistics (Kaldi matrix), when cmvn=global
 """
 
@@ -18,11 +20,12 @@ from safetensors.torch import load_file, save_file
 from speech.asr.frontend import Frontend
 from speech.asr.model import BlstmCtc, BlstmCtcConfig
 from speech.config import load_config, save_config
+from speech.fileio import atomic_write
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
 from speech.features.augment import AugmentConfig
 from speech.features.cmvn import read_stats, write_stats
-from speech.text.tokens import TokenTable
+from speech.text.tokenizer import Tokenizer, load_tokenizer
 from speech.train import TrainerConfig
 
 CONFIG = "config.yaml"
@@ -53,11 +56,16 @@ def save_weights(model: torch.nn.Module, path: str | Path) -> None:
     tmp.replace(path)
 
 
-def write_model_dir(out_dir: Path, cfg: AsrConfig, tokens: TokenTable, stats: np.ndarray | None) -> None:
-    """Everything of the model directory except the weights (written by save_weights)."""
+def write_model_dir(out_dir: Path, cfg: AsrConfig, tokenizer: Tokenizer, lang_dir: Path,
+                    stats: np.ndarray | None) -> None:
+    """Everything of the model directory except the weights (written by save_weights);
+    the tokenizer's files are copied from ``lang_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out_dir / CONFIG)
-    tokens.write(out_dir / TOKENS)
+    for src in tokenizer.files(lang_dir):
+        if src.is_file():  # a character lang dir of an older version has no tokenizer.yaml
+            with atomic_write(out_dir / src.name, "wb") as f:
+                f.write(src.read_bytes())
     if stats is not None:
         write_stats(out_dir / CMVN, stats)
 
@@ -66,7 +74,7 @@ def write_model_dir(out_dir: Path, cfg: AsrConfig, tokens: TokenTable, stats: np
 class LoadedModel:
     model: BlstmCtc
     cfg: AsrConfig
-    tokens: TokenTable
+    tokenizer: Tokenizer
     frontend: Frontend
 
 
@@ -77,7 +85,7 @@ def load_model_dir(model_dir: str | Path, device: torch.device | str = "cpu") ->
         if not (model_dir / name).is_file():
             raise SpeechError(f"{model_dir}: not a trained model directory ({name} missing); train one with speech train-asr")
     cfg = load_config(AsrConfig, model_dir / CONFIG)
-    tokens = TokenTable.from_file(model_dir / TOKENS)
+    tokenizer = load_tokenizer(model_dir)
     stats = read_stats(model_dir / CMVN) if (model_dir / CMVN).is_file() else None
     frontend = Frontend(cfg.features, cfg.cmvn, stats)
     model = BlstmCtc(cfg.model)
@@ -86,5 +94,5 @@ def load_model_dir(model_dir: str | Path, device: torch.device | str = "cpu") ->
     except RuntimeError as e:
         raise SpeechError(f"{model_dir / WEIGHTS}: weights do not match {model_dir / CONFIG}: {e}") from None
     model.to(device).eval()
-    return LoadedModel(model, cfg, tokens, frontend)
+    return LoadedModel(model, cfg, tokenizer, frontend)
 

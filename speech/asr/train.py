@@ -40,7 +40,7 @@ from speech.features.augment import FeatureAugmenter
 from speech.features.cmvn import read_stats
 from speech.fileio import atomic_write
 from speech.logs import setup_logging
-from speech.text.tokens import TokenTable
+from speech.text.tokenizer import load_tokenizer
 from speech.train import Trainer
 from speech.train.device import resolve_device
 from speech.train.distributed import init_distributed, rank_device
@@ -102,9 +102,9 @@ def main(argv: list[str]) -> int:
         if not (data_dir / "feature_config.yaml").is_file():
             raise SpeechError(f"{data_dir}: no features yet; run speech compute-fbank {data_dir} first")
     cfg.features = load_config(FeatureConfig, args.train_dir / "feature_config.yaml")
-    tokens = TokenTable.from_file(args.lang_dir / "tokens.txt")
+    tokens = load_tokenizer(args.lang_dir)
     cfg.model.input_dim = cfg.features.num_mel_bins if cfg.features.type == "fbank" else cfg.features.num_ceps
-    cfg.model.vocab_size = len(tokens)
+    cfg.model.vocab_size = len(tokens.table)
 
     done = exp / "train.done"
     if done.is_file() and (exp / WEIGHTS).is_file():
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
     train_set = FeatureDataset(args.train_dir, frontend, tokens, augmenter)
     dev_set = FeatureDataset(args.dev_dir, frontend, tokens)
     if dist.is_main:
-        write_model_dir(exp, cfg, tokens, stats)
+        write_model_dir(exp, cfg, tokens, args.lang_dir, stats)
 
     torch.manual_seed(cfg.trainer.seed)  # the same initial weights on every rank and every run
     model = BlstmCtc(cfg.model)

@@ -23,8 +23,7 @@ import numpy as np
 import soundfile
 import torch
 
-from speech.asr.lexicon_search import LexiconBeamSearch
-from speech.asr.model import greedy_ctc_decode
+from speech.asr.lexicon_search import Search, make_search
 from speech.asr.model_dir import LoadedModel, load_model_dir
 from speech.audio import load_audio, load_wav_scp_entry
 from speech.errors import SpeechError
@@ -37,7 +36,7 @@ AUDIO_EXTENSIONS = {"." + ext.lower() for ext in soundfile.available_formats()} 
 class Transcriber:
     """Transcription with a trained model directory: greedy CTC, or a lexicon beam search."""
 
-    def __init__(self, loaded: LoadedModel, device: torch.device, search: LexiconBeamSearch | None = None):
+    def __init__(self, loaded: LoadedModel, device: torch.device, search: Search):
         self.loaded = loaded
         self.device = device
         self.search = search
@@ -48,8 +47,7 @@ class Transcriber:
                  beam_size: int = 20) -> "Transcriber":
         dev = resolve_device(device)
         loaded = load_model_dir(model_dir, dev)
-        search = LexiconBeamSearch(loaded.tokens, lexicon, beam_size) if lexicon else None
-        return cls(loaded, dev, search)
+        return cls(loaded, dev, make_search(loaded.tokenizer, Path(model_dir), lexicon, beam_size))
 
     def transcribe(self, audio: str | Path | np.ndarray) -> str:
         """One file path, or samples [N] float32 at the model's sample rate -> words."""
@@ -65,9 +63,7 @@ class Transcriber:
             batch[i, : f.shape[0]] = torch.from_numpy(f)
         with torch.no_grad():
             log_probs, out_lengths = self.loaded.model(batch.to(self.device), lengths.to(self.device))
-        if self.search is not None:
-            return self.search(log_probs, out_lengths)
-        return [self.loaded.tokens.decode(ids) for ids in greedy_ctc_decode(log_probs, out_lengths)]
+        return self.search(log_probs, out_lengths)
 
 
 def expand_inputs(args: Sequence[str]) -> Iterator[tuple[str, str]]:
@@ -92,7 +88,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--model", type=Path, required=True, help="trained model directory (speech train-asr)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="files decoded together")
-    p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + characters): beam search over its words")
+    p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + its tokens): beam search over its words")
     p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
     args = p.parse_args(argv)
 

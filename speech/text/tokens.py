@@ -1,8 +1,9 @@
-"""Character token tables (ESPnet/Kaldi ``tokens.txt``: ``<sym> <id>``, blank = 0).
+"""Token tables (ESPnet/Kaldi ``tokens.txt``: ``<sym> <id>``, blank = 0).
 
-The table is ``<blank>`` (0, the CTC blank), ``<unk>`` (characters never seen in training),
-``<space>`` (word boundary), then the characters of the training text in byte order, so the
-same text always gives the same ids.
+Every table starts ``<blank>`` (0, the CTC blank), ``<unk>`` (1). A character table then
+has ``<space>`` (word boundary) and the characters of the training text in byte order, so
+the same text always gives the same ids; its encoding lives here. Other units (BPE pieces,
+phones) are in :mod:`speech.text.tokenizer`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ SPACE = "<space>"
 
 
 class TokenTable:
-    """Maps characters to ids and back. ``symbols[i]`` is the symbol of id ``i``."""
+    """Maps symbols to ids and back. ``symbols[i]`` is the symbol of id ``i``."""
 
     def __init__(self, symbols: Sequence[str]):
-        if list(symbols[:3]) != [BLANK, UNK, SPACE]:
-            raise SpeechError(f"a token table must start with {BLANK} 0, {UNK} 1, {SPACE} 2")
+        if list(symbols[:2]) != [BLANK, UNK]:
+            raise SpeechError(f"a token table must start with {BLANK} 0, {UNK} 1")
         if len(set(symbols)) != len(symbols):
             raise SpeechError("a token table has a duplicated symbol")
         self.symbols = list(symbols)
@@ -32,6 +33,10 @@ class TokenTable:
 
     def __len__(self) -> int:
         return len(self.symbols)
+
+    def id(self, symbol: str) -> int:
+        """The id of ``symbol`` (that of ``<unk>`` when the table lacks it)."""
+        return self._ids.get(symbol, 1)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TokenTable) and self.symbols == other.symbols
@@ -59,7 +64,7 @@ class TokenTable:
             f.writelines(f"{s} {i}\n" for i, s in enumerate(self.symbols))
 
     def encode(self, text: str) -> list[int]:
-        """Words separated by whitespace -> ids, ``<space>`` between words."""
+        """Words separated by whitespace -> character ids, ``<space>`` between words."""
         unk, space = self._ids[UNK], self._ids[SPACE]
         ids: list[int] = []
         for word in text.split():
