@@ -7,17 +7,9 @@ import torch
 from speech.asr.lexicon_search import LexiconBeamSearch
 from speech.asr.model import greedy_ctc_decode
 from speech.errors import SpeechError
+from support.posteriors import posteriors
 from speech.text.tokenizer import CharTokenizer
 from speech.text.tokens import build_char_table
-
-
-def posteriors(tokens, frames):
-    """[1, T, V] log-probs: each frame puts 0.6 on its symbol, the rest spread evenly."""
-    v = len(tokens)
-    lp = torch.full((1, len(frames), v), 0.4 / (v - 1))
-    for t, sym in enumerate(frames):
-        lp[0, t, tokens.symbols.index(sym)] = 0.6
-    return lp.log()
 
 
 @pytest.fixture

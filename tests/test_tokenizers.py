@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,6 +14,7 @@ from speech.cli import main
 from speech.text.g2p import cmu_phones, festival_g2p
 from speech.text.prepare_lang import prepare_lang
 from speech.text.tokenizer import BpeTokenizer, CharTokenizer, PhoneTokenizer, load_tokenizer, read_lexicon
+from support.posteriors import posteriors
 
 TEXT = "".join(f"u{i:02d} {t}\n" for i, t in enumerate([
     "zero one two three", "four five six seven", "eight nine oh zero", "one one two two",
@@ -31,15 +30,6 @@ def lang(tmp_path, unit, **kw):
     out = tmp_path / f"lang_{unit}"
     assert main(["prepare-lang", str(text), str(out), "--unit", unit, *kw.get("args", [])]) == 0
     return out
-
-
-def posteriors(table, frames):
-    """[1, T, V] log-probs: each frame puts 0.6 on its symbol, the rest spread evenly."""
-    v = len(table)
-    lp = torch.full((1, len(frames), v), 0.4 / (v - 1))
-    for t, sym in enumerate(frames):
-        lp[0, t, table.symbols.index(sym)] = 0.6
-    return lp.log()
 
 
 def test_bpe_lang_dir_round_trips_and_spells_words_in_pieces(tmp_path):
