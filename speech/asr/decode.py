@@ -1,7 +1,8 @@
 """Decode a data directory: ``speech decode-asr MODEL_DIR DATA_DIR DECODE_DIR``.
 
 Greedy CTC by default; with ``--lexicon LANG_DIR/lexicon.txt`` a lexicon-constrained beam
-search (word loop). Phone models always search a lexicon (their own by default). Writes DECODE_DIR/text (Kaldi text: ``<utt> words``), atomically, and
+search (word loop), with ``--lm ARPA`` (``--lm-weight``, ``--word-score``) scored by an
+n-gram LM. Phone models always search a lexicon (their own by default). Writes DECODE_DIR/text (Kaldi text: ``<utt> words``), atomically, and
 a log.
 """
 
@@ -56,13 +57,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--max-frames", type=int, default=40000, help="padded frames per batch")
     p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + its tokens): beam search over its words")
     p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
+    p.add_argument("--lm", type=Path, help="ARPA word LM for the lexicon search (speech train-lm)")
+    p.add_argument("--lm-weight", type=float, default=1.0, help="LM weight (default 1.0)")
+    p.add_argument("--word-score", type=float, default=0.0, help="score added per word (default 0)")
     args = p.parse_args(argv)
 
     setup_logging(args.decode_dir / "log" / "decode.log")
     device = resolve_device(args.device)
     loaded = load_model_dir(args.model_dir, device)
     dataset = FeatureDataset(args.data_dir, loaded.frontend)
-    search = make_search(loaded.tokenizer, args.model_dir, args.lexicon, args.beam_size)
+    search = make_search(loaded.tokenizer, args.model_dir, args.lexicon, args.beam_size, args.lm, args.lm_weight,
+                         args.word_score)
     t0 = time.time()
     hyps: dict[str, str] = {}
     for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):

@@ -1,9 +1,10 @@
 """From CTC outputs to words: greedy, or a lexicon-constrained beam search in which every
 hypothesis is a sequence of lexicon words.
 
-The beam search is torchaudio's ``ctc_decoder`` (flashlight-text) with no language model:
+The beam search is torchaudio's ``ctc_decoder`` (flashlight-text): without a language model
 a word loop, as digit recognisers have always decoded, which removes the non-words that
-greedy character decoding produces ("fiven", "eght"). Spellings are in the model's tokens
+greedy character decoding produces ("fiven", "eght"); with an ARPA n-gram LM (KenLM inside
+flashlight) each word also scores ``lm_weight * log p(word | history) + word_score``. Spellings are in the model's tokens
 (characters, BPE pieces or phones); phone models always decode through a lexicon, their
 own unless another is given.
 """
@@ -29,7 +30,8 @@ Search = Callable[[torch.Tensor, torch.Tensor], list[str]]
 class LexiconBeamSearch:
     """log_probs [B, T, V] + lengths [B] -> one word string per utterance."""
 
-    def __init__(self, tokenizer: Tokenizer, lexicon: str | Path, beam_size: int = 20):
+    def __init__(self, tokenizer: Tokenizer, lexicon: str | Path, beam_size: int = 20,
+                 lm: str | Path | None = None, lm_weight: float = 1.0, word_score: float = 0.0):
         from torchaudio.models.decoder import ctc_decoder  # needs flashlight-text
 
         lexicon = Path(lexicon)
@@ -57,8 +59,12 @@ class LexiconBeamSearch:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.writelines(lines)
-            self._decoder = ctc_decoder(lexicon=tmp, tokens=tokens.symbols, lm=None, beam_size=beam_size,
-                                        blank_token=BLANK, sil_token=boundary, unk_word=UNK)
+            if lm is not None and not Path(lm).is_file():
+                raise SpeechError(f"{lm}: no such language model; make one with speech train-lm")
+            self._decoder = ctc_decoder(lexicon=tmp, tokens=tokens.symbols, lm=str(lm) if lm else None,
+                                        beam_size=beam_size, lm_weight=lm_weight if lm else 0.0,
+                                        word_score=word_score, blank_token=BLANK, sil_token=boundary,
+                                        unk_word=UNK)
         finally:
             os.unlink(tmp)
 
@@ -68,13 +74,16 @@ class LexiconBeamSearch:
 
 
 def make_search(tokenizer: Tokenizer, model_dir: Path, lexicon: str | Path | None = None,
-                beam_size: int = 20) -> Search:
+                beam_size: int = 20, lm: str | Path | None = None, lm_weight: float = 1.0,
+                word_score: float = 0.0) -> Search:
     """Greedy CTC for character and BPE models without ``lexicon``; otherwise the lexicon
-    beam search (phone models default to their own lexicon.txt)."""
+    beam search (phone models default to their own lexicon.txt), with ``lm`` if given."""
+    if lm is not None and lexicon is None and tokenizer.greedy_gives_words:
+        raise SpeechError("an LM needs a lexicon to search (--lexicon LANG_DIR/lexicon.txt)")
     if lexicon is None and not tokenizer.greedy_gives_words:
         lexicon = model_dir / LEXICON
     if lexicon is not None:
-        return LexiconBeamSearch(tokenizer, lexicon, beam_size)
+        return LexiconBeamSearch(tokenizer, lexicon, beam_size, lm, lm_weight, word_score)
 
     def greedy(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         return [tokenizer.decode(ids) for ids in greedy_ctc_decode(log_probs, lengths)]

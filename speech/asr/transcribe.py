@@ -4,7 +4,8 @@ Each argument is an audio file (any format soundfile reads, any rate or channel 
 directory (searched recursively for audio files), or a Kaldi ``wav.scp`` (``*.scp``). Output
 is one ``<id> <words>`` line per input, the id being the file's stem (or the scp key). A
 file that cannot be read is reported on stderr and skipped; the exit code is then 1.
-Decoding is greedy CTC, or with ``--lexicon`` a beam search over the lexicon's words.
+Decoding is greedy CTC, or with ``--lexicon`` a beam search over the lexicon's words
+(``--lm`` adds an ARPA n-gram LM).
 
 From Python::
 
@@ -44,10 +45,12 @@ class Transcriber:
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, device: str = "cpu", lexicon: str | Path | None = None,
-                 beam_size: int = 20) -> "Transcriber":
+                 beam_size: int = 20, lm: str | Path | None = None, lm_weight: float = 1.0,
+                 word_score: float = 0.0) -> "Transcriber":
         dev = resolve_device(device)
         loaded = load_model_dir(model_dir, dev)
-        return cls(loaded, dev, make_search(loaded.tokenizer, Path(model_dir), lexicon, beam_size))
+        return cls(loaded, dev, make_search(loaded.tokenizer, Path(model_dir), lexicon, beam_size, lm, lm_weight,
+                                            word_score))
 
     def transcribe(self, audio: str | Path | np.ndarray) -> str:
         """One file path, or samples [N] float32 at the model's sample rate -> words."""
@@ -90,9 +93,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--batch-size", type=int, default=16, help="files decoded together")
     p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + its tokens): beam search over its words")
     p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
+    p.add_argument("--lm", type=Path, help="ARPA word LM for the lexicon search (speech train-lm)")
+    p.add_argument("--lm-weight", type=float, default=1.0, help="LM weight (default 1.0)")
+    p.add_argument("--word-score", type=float, default=0.0, help="score added per word (default 0)")
     args = p.parse_args(argv)
 
-    transcriber = Transcriber.from_dir(args.model, args.device, args.lexicon, args.beam_size)
+    transcriber = Transcriber.from_dir(args.model, args.device, args.lexicon, args.beam_size, args.lm,
+                                       args.lm_weight, args.word_score)
     failed = 0
     pending: list[tuple[str, np.ndarray]] = []
 

@@ -1,0 +1,1 @@
+"""Word language models (n-gram, ARPA)."""
