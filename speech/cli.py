@@ -27,6 +27,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "train-lm": ("speech.lm.train_lm:main", "word n-gram LM (interpolated Kneser-Ney) in ARPA format"),
     "train-asr": ("speech.asr.train:main", "train a BLSTM-CTC acoustic model"),
     "decode-asr": ("speech.asr.decode:main", "decode a data directory: greedy CTC, or lexicon beam search"),
+    "align": ("speech.asr.align:main", "CTC forced alignment: word times and confidences (CTM, TextGrid)"),
     "score": ("speech.asr.score:main", "WER of a decode directory against reference text"),
     "make-results": ("speech.asr.results:main", "collect WERs of a recipe into RESULTS.md"),
     "transcribe": ("speech.asr.transcribe:main", "print the words spoken in audio files"),

@@ -48,6 +48,20 @@ class Tokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         raise NotImplementedError
 
+    def word_spans(self, text: str) -> list[tuple[str, int, int]]:
+        """(word, index of its first token, index of its last token) in ``encode(text)``.
+
+        Every unit encodes a text as its words' encodings in order, characters with one
+        ``<space>`` between words."""
+        separator = self.word_boundary == SPACE
+        spans, pos = [], 0
+        for i, word in enumerate(text.split()):
+            pos += 1 if (i and separator) else 0
+            n = len(self.encode(word))
+            spans.append((word, pos, pos + n - 1))
+            pos += n
+        return spans
+
     @property
     def word_boundary(self) -> str:
         """The token a lexicon search puts between words (``<space>``, or the blank when the

@@ -1,0 +1,137 @@
+"""CTC forced alignment: word start/end times and confidences for known transcripts.
+
+``speech align MODEL_DIR DATA_DIR OUT_DIR`` aligns every utterance of DATA_DIR (features
+and text) with the model's CTC outputs (``torchaudio.functional.forced_align``, the Viterbi
+path through the transcript's tokens) and writes
+
+- OUT_DIR/ctm: Kaldi CTM, ``<utt> 1 <start> <duration> <word> <confidence>``, times in
+  seconds from the start of the utterance;
+- OUT_DIR/textgrid/<utt>.TextGrid: a Praat TextGrid with one interval tier ``words``.
+
+A word spans its tokens' frames; its confidence is the mean posterior of those tokens on
+the path. Utterances that cannot be aligned (a transcript with more tokens than the audio
+has output frames) are reported and left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchaudio.functional as taf
+
+from speech.asr.dataset import FeatureDataset
+from speech.asr.decode import batch_loader, run_model
+from speech.asr.model_dir import load_model_dir
+from speech.errors import SpeechError
+from speech.fileio import atomic_write, kaldi_sort_key, read_key_value
+from speech.logs import setup_logging
+from speech.text.tokenizer import Tokenizer
+from speech.train.device import resolve_device
+
+log = logging.getLogger("speech.align")
+
+
+@dataclass(frozen=True)
+class WordTime:
+    word: str
+    start: float  # seconds
+    end: float
+    confidence: float
+
+
+def align_words(log_probs: torch.Tensor, tokenizer: Tokenizer, text: str, frame_seconds: float) -> list[WordTime]:
+    """Word times of ``text`` in ``log_probs`` [T, V] (one utterance's CTC output, T frames
+    of ``frame_seconds``). Raises SpeechError when the transcript cannot fit in T frames."""
+    spans_of_words = tokenizer.word_spans(text)
+    if not spans_of_words:
+        return []
+    targets = torch.tensor([tokenizer.encode(text)], dtype=torch.int32)
+    try:
+        path, scores = taf.forced_align(log_probs[None].float().cpu(), targets, blank=0)
+    except RuntimeError as e:
+        raise SpeechError(f"cannot align {targets.shape[1]} tokens to {log_probs.shape[0]} frames ({e})") from None
+    spans = taf.merge_tokens(path[0], scores[0].exp())
+    if len(spans) != targets.shape[1]:
+        raise SpeechError(f"the alignment has {len(spans)} token spans for {targets.shape[1]} tokens")
+    words = []
+    for word, first, last in spans_of_words:
+        mine = spans[first: last + 1]
+        words.append(WordTime(word, spans[first].start * frame_seconds, spans[last].end * frame_seconds,
+                              sum(s.score for s in mine) / len(mine)))
+    return words
+
+
+def ctm_lines(utt: str, words: list[WordTime]) -> list[str]:
+    return [f"{utt} 1 {w.start:.2f} {w.end - w.start:.2f} {w.word} {w.confidence:.3f}" for w in words]
+
+
+def textgrid(words: list[WordTime], duration: float) -> str:
+    """A Praat TextGrid (long text format) with a ``words`` tier; gaps are empty intervals."""
+    intervals: list[tuple[float, float, str]] = []
+    t = 0.0
+    for w in words:
+        if w.start > t:
+            intervals.append((t, w.start, ""))
+        intervals.append((w.start, w.end, w.word))
+        t = w.end
+    end = max(duration, t)
+    if end > t or not intervals:
+        intervals.append((t, end, ""))
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end:.3f}",
+             "tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"',
+             '        name = "words"', "        xmin = 0", f"        xmax = {end:.3f}",
+             f"        intervals: size = {len(intervals)}"]
+    for i, (a, b, label) in enumerate(intervals, 1):
+        text = label.replace('"', '""')
+        lines += [f"        intervals [{i}]:", f"            xmin = {a:.3f}", f"            xmax = {b:.3f}",
+                  f'            text = "{text}"']
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="speech align", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_dir", type=Path, help="trained model directory (speech train-asr)")
+    p.add_argument("data_dir", type=Path, help="data directory with feats.scp and text")
+    p.add_argument("out_dir", type=Path, help="output directory (ctm, textgrid/)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--max-frames", type=int, default=40000, help="padded frames per batch")
+    args = p.parse_args(argv)
+
+    setup_logging(args.out_dir / "log" / "align.log")
+    device = resolve_device(args.device)
+    loaded = load_model_dir(args.model_dir, device)
+    if not (args.data_dir / "text").is_file():
+        raise SpeechError(f"{args.data_dir}/text: missing; alignment needs the transcripts")
+    text = read_key_value(args.data_dir / "text", allow_empty_value=True)
+    dataset = FeatureDataset(args.data_dir, loaded.frontend)
+    frame_seconds = loaded.cfg.features.frame_shift_ms / 1000 * loaded.cfg.model.subsample
+    ctm: dict[str, list[str]] = {}
+    grids: dict[str, str] = {}
+    failed = 0
+    for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):
+        for i, utt in enumerate(batch.utt_ids):
+            try:
+                words = align_words(log_probs[i, : out_lengths[i]], loaded.tokenizer, text.get(utt, ""),
+                                    frame_seconds)
+            except SpeechError as e:
+                log.warning("%s: not aligned: %s", utt, e)
+                failed += 1
+                continue
+            ctm[utt] = ctm_lines(utt, words)
+            grids[utt] = textgrid(words, float(batch.feat_lengths[i]) * loaded.cfg.features.frame_shift_ms / 1000)
+    if not ctm:
+        raise SpeechError(f"{args.data_dir}: no utterance could be aligned (see {args.out_dir}/log/align.log)")
+    for utt, grid in grids.items():
+        with atomic_write(args.out_dir / "textgrid" / f"{utt}.TextGrid") as f:
+            f.write(grid)
+    with atomic_write(args.out_dir / "ctm") as f:
+        for utt in sorted(ctm, key=kaldi_sort_key):
+            f.writelines(line + "\n" for line in ctm[utt])
+    print(f"speech align: {len(ctm)} utterances -> {args.out_dir}/ctm and {args.out_dir}/textgrid/"
+          + (f"; {failed} could not be aligned (see {args.out_dir}/log/align.log)" if failed else ""))
+    return 0
