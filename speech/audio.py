@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -81,6 +82,51 @@ def load_wav_scp_entry(value: str, sample_rate: int) -> np.ndarray:
     data = _run_pipe(value)
     samples, rate = _decode(io.BytesIO(data), _pipe_name(value), head=data[:64])
     return _to_mono_rate(samples, rate, sample_rate)
+
+
+def stream_wav_scp_entry(value: str, sample_rate: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """The audio of a wav.scp value (file or pipe) as float32 mono chunks [<= block] at
+    ``sample_rate``, read block by block from files, so that an hour-long recording costs
+    one block of memory. Raises AudioError as :func:`load_audio` does (a problem found
+    mid-file is raised when its block is reached)."""
+    _check_rate(sample_rate)
+    if is_pipe(value):
+        samples = load_wav_scp_entry(value, sample_rate)
+        block = int(block_seconds * sample_rate)
+        for i in range(0, len(samples), block):
+            yield samples[i: i + block]
+        return
+    name = str(value)
+    _check_file(name)
+    try:
+        f = sf.SoundFile(name)
+    except sf.SoundFileError as e:
+        raise _unopenable(name, _head(name), e) from None
+    with f:
+        if f.frames >= _UNKNOWN_LENGTH_FRAMES:
+            raise _unknown_length(name)
+        if f.frames == 0:
+            raise _no_samples(name)
+        resampler = None
+        if f.samplerate != sample_rate:
+            resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality=_RESAMPLE_QUALITY)
+        read = 0
+        block = max(1, int(block_seconds * f.samplerate))
+        while read < f.frames:
+            try:
+                chunk = f.read(min(block, f.frames - read), dtype="float32", always_2d=True)
+            except sf.SoundFileError as e:
+                raise AudioError(f"{name}: truncated or corrupt audio data ({_sf_reason(e)}); "
+                                 "re-create or re-copy the file") from None
+            if len(chunk) == 0:
+                raise AudioError(f"{name}: truncated: header declares {f.frames} samples but only {read} could "
+                                 "be read; re-create or re-copy the file")
+            read += len(chunk)
+            mono = chunk.mean(axis=1, dtype=np.float32) if chunk.shape[1] > 1 else chunk[:, 0]
+            if resampler is not None:
+                mono = resampler.resample_chunk(np.ascontiguousarray(mono), last=read >= f.frames)
+            if len(mono):
+                yield np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def audio_duration(value: str) -> float:

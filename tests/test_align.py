@@ -4,7 +4,6 @@ spans of every unit, CTM and TextGrid output, and the align stage end to end."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from speech.asr.align import WordTime, align_words, ctm_lines, textgrid
 from speech.cli import main

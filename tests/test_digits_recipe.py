@@ -4,6 +4,7 @@ The recipe runs in a scratch copy of the repository layout (symlinks to the real
 so its data/, exp/ and corpus/ never land in the checkout.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -110,6 +111,45 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     assert [line.partition(" ")[2] for line in with_lexicon.stdout.splitlines()] == [
         decoded[w.split()[0]].strip() for w in wav_scp[:2]]
 
+    # a long recording (three test utterances between pauses), cut by the VAD, in every format
+    long_wav, spans = concatenate_with_pauses([w.split(maxsplit=1)[1] for w in wav_scp[:3]], tmp_path / "long.wav")
+    out = tmp_path / "out"
+    for fmt in ("json", "srt", "vtt", "ctm"):
+        proc = subprocess.run(cmd + ["--vad", "on", "--format", fmt, "--output-dir", str(out), str(long_wav)],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "long.json").read_text())
+    assert len(doc["segments"]) == 3
+    for seg, (start, end) in zip(doc["segments"], spans):
+        assert abs(seg["start"] - start) < 0.3 and abs(seg["end"] - end) < 0.3
+        assert all(seg["start"] - 0.01 <= w["start"] <= w["end"] <= seg["end"] + 0.01 for w in seg["words"])
+    words = [w for seg in doc["segments"] for w in seg["words"]]
+    ctm = [line.split() for line in (out / "long.ctm").read_text().splitlines()]
+    assert [(r[4], float(r[2])) for r in ctm] == [(w["word"], pytest.approx(w["start"], abs=0.006)) for w in words]
+    expected_cues = sum(-(-len(seg["words"]) // 10) for seg in doc["segments"])
+    assert (out / "long.srt").read_text().count(" --> ") == expected_cues
+    vtt = (out / "long.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == expected_cues
+
+
+def concatenate_with_pauses(wavs: list[str], out: Path, pause_s: float = 2.0) -> tuple[Path, list[tuple[float, float]]]:
+    """The wavs one after another with ``pause_s`` of silence before each (and at the end);
+    returns the file and each wav's (start, end) in it."""
+    import numpy as np
+    import soundfile as sf
+
+    parts, spans, t = [], [], 0.0
+    rate = sf.info(wavs[0]).samplerate
+    for wav in wavs:
+        audio, _ = sf.read(wav, dtype="float32")
+        parts += [np.zeros(int(pause_s * rate), dtype=np.float32), audio]
+        t += pause_s
+        spans.append((t, t + len(audio) / rate))
+        t += len(audio) / rate
+    parts.append(np.zeros(int(pause_s * rate), dtype=np.float32))
+    sf.write(out, np.concatenate(parts), rate)
+    return out, spans
+
 
 @pytest.mark.slow
 def test_full_digits_recipe(tmp_path):
@@ -126,3 +166,43 @@ def test_full_digits_recipe(tmp_path):
     assert wer_of(exp / "decode_test") <= 15.0
     assert wer_of(exp / "decode_test_lexicon") <= 8.0
     assert wer_of(exp / "decode_test_lexicon") < wer_of(exp / "decode_test")
+
+    # ten minutes of unseen-voice test utterances between 1 s pauses, transcribed with the
+    # lexicon in every format: each utterance's words start and end within 0.3 s of where
+    # its audio was placed (the synthetic audio has 0.1-0.2 s of silence at each edge)
+    wav_scp = [line.split(maxsplit=1) for line in (recipe / "data" / "test" / "wav.scp").read_text().splitlines()]
+    refs = dict(line.split(maxsplit=1) for line in (recipe / "data" / "test" / "text").read_text().splitlines())
+    chosen, seconds = [], 0.0
+    for utt, wav in wav_scp:
+        if seconds >= 600:
+            break
+        chosen.append((utt, wav))
+        seconds += 1.0 + sf_duration(wav)
+    long_wav, spans = concatenate_with_pauses([w for _, w in chosen], tmp_path / "ten_minutes.wav", pause_s=1.0)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "speech", "transcribe", "--model", str(exp), "--lexicon",
+           str(recipe / "data" / "lang" / "lexicon.txt"), "--output-dir", str(out), str(long_wav)]
+    for fmt in ("json", "ctm", "srt", "vtt"):
+        proc = subprocess.run(cmd + ["--format", fmt], capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    words = [w for seg in json.loads((out / "ten_minutes.json").read_text())["segments"] for w in seg["words"]]
+    ctm = [line.split() for line in (out / "ten_minutes.ctm").read_text().splitlines()]
+    assert [(r[4], float(r[2])) for r in ctm] == [(w["word"], pytest.approx(w["start"], abs=0.006)) for w in words]
+    cue_starts = {fmt: re.findall(r"^(\d\d):(\d\d):(\d\d)[,.](\d\d\d) -->", (out / f"ten_minutes.{fmt}").read_text(), re.M)
+                  for fmt in ("srt", "vtt")}
+    assert cue_starts["srt"] == cue_starts["vtt"] and len(cue_starts["srt"]) >= len(chosen)
+    recognised = timed_ok = 0
+    for (utt, _), (start, end) in zip(chosen, spans):
+        mine = [w for w in words if start - 0.3 <= w["start"] and w["end"] <= end + 0.3]
+        if " ".join(w["word"] for w in mine) != refs[utt].strip():
+            continue  # a recognition error: its times say nothing about alignment
+        recognised += 1
+        timed_ok += abs(mine[0]["start"] - start) <= 0.3 and abs(mine[-1]["end"] - end) <= 0.3
+    assert recognised >= 0.8 * len(chosen)
+    assert timed_ok == recognised, f"{recognised - timed_ok} of {recognised} utterances off by more than 0.3 s"
+
+
+def sf_duration(path: str) -> float:
+    import soundfile as sf
+
+    return sf.info(path).duration

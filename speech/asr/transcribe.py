@@ -1,11 +1,19 @@
-"""Print the words spoken in audio files: ``speech transcribe --model DIR FILE...``.
+"""Transcribe audio files: ``speech transcribe --model DIR INPUT...``.
 
-Each argument is an audio file (any format soundfile reads, any rate or channel count), a
-directory (searched recursively for audio files), or a Kaldi ``wav.scp`` (``*.scp``). Output
-is one ``<id> <words>`` line per input, the id being the file's stem (or the scp key). A
-file that cannot be read is reported on stderr and skipped; the exit code is then 1.
-Decoding is greedy CTC, or with ``--lexicon`` a beam search over the lexicon's words
-(``--lm`` adds an ARPA n-gram LM).
+Each input is an audio file (any format soundfile reads, any rate or channel count), a
+directory (searched recursively for audio files), or a Kaldi ``wav.scp`` (``*.scp``). The
+id of a recording is its file stem (or its scp key). Recordings longer than
+``--max-segment`` seconds are read block by block and cut at pauses by webrtcvad
+(``--vad-aggressiveness``), so an hour of audio takes the memory of one segment; shorter
+ones are decoded whole (``--vad on`` segments every file, ``--vad off`` none). Segments are
+decoded in batches: greedy CTC, or with ``--lexicon`` a beam search over the lexicon's
+words (``--lm`` adds an ARPA n-gram LM); word times and confidences come from a CTC forced
+alignment of the result.
+
+Output (``--format``): ``text`` (``<id> <words>``), ``json`` (one object per recording, with
+segments and words), ``ctm`` (Kaldi, one word per line), ``srt`` or ``vtt`` subtitles; to
+stdout, or with ``--output-dir`` one ``<id>.<ext>`` file per recording. A recording that
+cannot be read is reported on stderr and skipped; the exit code is then 1.
 
 From Python::
 
@@ -18,18 +26,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import soundfile
 import torch
+from tqdm import tqdm
 
+from speech.asr.align import WordTime, align_words
 from speech.asr.lexicon_search import Search, make_search
 from speech.asr.model_dir import LoadedModel, load_model_dir
-from speech.audio import load_audio, load_wav_scp_entry
+from speech.asr.outputs import EXTENSIONS, FORMATS, TimedSegment, render
+from speech.audio import load_audio, stream_wav_scp_entry
 from speech.errors import SpeechError
-from speech.fileio import read_key_value
+from speech.fileio import atomic_write, read_key_value
 from speech.train.device import resolve_device
+from speech.vad import Segment, VadConfig, split_stream
 
 AUDIO_EXTENSIONS = {"." + ext.lower() for ext in soundfile.available_formats()} | {".mp3", ".ogg", ".opus"}
 
@@ -42,6 +54,7 @@ class Transcriber:
         self.device = device
         self.search = search
         self.sample_rate = loaded.cfg.features.sample_rate
+        self.frame_seconds = loaded.cfg.features.frame_shift_ms / 1000 * loaded.cfg.model.subsample
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, device: str = "cpu", lexicon: str | Path | None = None,
@@ -57,16 +70,73 @@ class Transcriber:
         samples = load_audio(audio, self.sample_rate) if isinstance(audio, (str, Path)) else audio
         return self.transcribe_batch([samples])[0]
 
-    def transcribe_batch(self, waves: Sequence[np.ndarray]) -> list[str]:
-        """Several waveforms [N_i] at the model's rate -> their words, decoded as one batch."""
+    def _outputs(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         feats = [self.loaded.frontend(np.asarray(w, dtype=np.float32)) for w in waves]
         lengths = torch.tensor([f.shape[0] for f in feats])
         batch = torch.zeros(len(feats), int(lengths.max()), feats[0].shape[1])
         for i, f in enumerate(feats):
             batch[i, : f.shape[0]] = torch.from_numpy(f)
         with torch.no_grad():
-            log_probs, out_lengths = self.loaded.model(batch.to(self.device), lengths.to(self.device))
-        return self.search(log_probs, out_lengths)
+            return self.loaded.model(batch.to(self.device), lengths.to(self.device))
+
+    def transcribe_batch(self, waves: Sequence[np.ndarray]) -> list[str]:
+        """Several waveforms [N_i] at the model's rate -> their words, decoded as one batch."""
+        return self.search(*self._outputs(waves))
+
+    def transcribe_timed(self, waves: Sequence[np.ndarray]) -> list[list[WordTime]]:
+        """Several waveforms -> their words with times (seconds from each wave's start) and
+        confidences, from a forced alignment of the decoded words."""
+        log_probs, lengths = self._outputs(waves)
+        out = []
+        for i, text in enumerate(self.search(log_probs, lengths)):
+            try:
+                out.append(align_words(log_probs[i, : lengths[i]], self.loaded.tokenizer, text, self.frame_seconds))
+            except SpeechError:  # cannot happen for a CTC path; keep the words without times
+                out.append([WordTime(w, 0.0, len(waves[i]) / self.sample_rate, 0.0) for w in text.split()])
+        return out
+
+    def transcribe_segments(self, segments: Iterable[Segment], batch_size: int = 16) -> Iterator[TimedSegment]:
+        """Decode a recording's segments in batches; word times relative to the recording."""
+        pending: list[Segment] = []
+
+        def flush() -> Iterator[TimedSegment]:
+            for seg, words in zip(pending, self.transcribe_timed([s.samples for s in pending])):
+                shifted = [WordTime(w.word, seg.start + w.start, seg.start + w.end, w.confidence) for w in words]
+                yield TimedSegment(seg.start, seg.start + len(seg.samples) / self.sample_rate, shifted)
+            pending.clear()
+
+        for seg in segments:
+            if len(seg.samples) >= self.sample_rate // 10:  # shorter than one feature window or so: nothing to say
+                pending.append(seg)
+            if len(pending) >= batch_size:
+                yield from flush()
+        if pending:
+            yield from flush()
+
+
+def segments_of(chunks: Iterable[np.ndarray], mode: str, cfg: VadConfig, sample_rate: int) -> Iterator[Segment]:
+    """``mode`` off: the whole recording; on: VAD segments; auto: whole when it is no longer
+    than ``cfg.max_segment_s``, else VAD segments."""
+    chunks = iter(chunks)
+    if mode == "on":
+        yield from split_stream(chunks, cfg, sample_rate)
+        return
+    head: list[np.ndarray] = []
+    length = 0
+    limit = int(cfg.max_segment_s * sample_rate)
+    for chunk in chunks:
+        head.append(chunk)
+        length += len(chunk)
+        if mode == "auto" and length > limit:
+            yield from split_stream(_chain(head, chunks), cfg, sample_rate)
+            return
+    if length:
+        yield Segment(0.0, np.concatenate(head))
+
+
+def _chain(head: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield from head
+    yield from rest
 
 
 def expand_inputs(args: Sequence[str]) -> Iterator[tuple[str, str]]:
@@ -90,7 +160,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("inputs", nargs="+", help="audio files, directories, or wav.scp files")
     p.add_argument("--model", type=Path, required=True, help="trained model directory (speech train-asr)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    p.add_argument("--batch-size", type=int, default=16, help="files decoded together")
+    p.add_argument("--format", default="text", choices=FORMATS, help="output format (default text)")
+    p.add_argument("--output-dir", type=Path, help="write <id>.<ext> per recording here instead of stdout")
+    p.add_argument("--batch-size", type=int, default=16, help="segments decoded together (default 16)")
+    p.add_argument("--vad", default="auto", choices=("auto", "on", "off"),
+                   help="cut recordings at pauses: auto (those longer than --max-segment), on, off")
+    p.add_argument("--vad-aggressiveness", type=int, default=2, choices=(0, 1, 2, 3), help="webrtcvad mode")
+    p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds (default 20)")
     p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + its tokens): beam search over its words")
     p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
     p.add_argument("--lm", type=Path, help="ARPA word LM for the lexicon search (speech train-lm)")
@@ -100,26 +176,29 @@ def main(argv: list[str]) -> int:
 
     transcriber = Transcriber.from_dir(args.model, args.device, args.lexicon, args.beam_size, args.lm,
                                        args.lm_weight, args.word_score)
+    vad = VadConfig(aggressiveness=args.vad_aggressiveness, max_segment_s=args.max_segment)
+    inputs = list(expand_inputs(args.inputs))
     failed = 0
-    pending: list[tuple[str, np.ndarray]] = []
-
-    def flush() -> None:
-        for (utt, _), words in zip(pending, transcriber.transcribe_batch([w for _, w in pending])):
-            print(f"{utt} {words}".rstrip(), flush=True)
-        pending.clear()
-
-    for utt, value in expand_inputs(args.inputs):
+    if args.format == "vtt" and not args.output_dir:
+        print("WEBVTT\n")
+    for utt, value in tqdm(inputs, desc="transcribe", unit="file", disable=None if len(inputs) > 1 else True,
+                           file=sys.stderr):
         try:
-            samples = load_wav_scp_entry(value, transcriber.sample_rate)
+            chunks = stream_wav_scp_entry(value, transcriber.sample_rate)
+            segments = list(transcriber.transcribe_segments(
+                segments_of(chunks, args.vad, vad, transcriber.sample_rate), args.batch_size))
         except SpeechError as e:
             print(f"speech transcribe: skipping {utt}: {e}", file=sys.stderr)
             failed += 1
             continue
-        pending.append((utt, samples))
-        if len(pending) >= args.batch_size:
-            flush()
-    if pending:
-        flush()
+        out = render(args.format, utt, segments)
+        if args.output_dir:
+            with atomic_write(args.output_dir / f"{utt}.{EXTENSIONS[args.format]}") as f:
+                f.write(out)
+        else:
+            # several recordings' cues go one after another under the single header printed above
+            sys.stdout.write(out.removeprefix("WEBVTT\n\n") if args.format == "vtt" else out)
+            sys.stdout.flush()
     if failed:
         print(f"speech transcribe: {failed} input(s) could not be read", file=sys.stderr)
     return 1 if failed else 0
