@@ -25,6 +25,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "compute-cmvn-stats": ("speech.features.cmvn:main", "CMVN statistics per speaker and/or global"),
     "prepare-lang": ("speech.text.prepare_lang:main", "tokens.txt (char/BPE/phone, blank=0), lexicon and words.txt from text"),
     "train-lm": ("speech.lm.train_lm:main", "word n-gram LM (interpolated Kneser-Ney) in ARPA format"),
+    "make-graph": ("speech.asr.wfst:main", "WFST decoding graph TLG (CTC topology, lexicon, n-gram LM)"),
     "train-asr": ("speech.asr.train:main", "train a BLSTM-CTC acoustic model"),
     "decode-asr": ("speech.asr.decode:main", "decode a data directory: greedy CTC, or lexicon beam search"),
     "align": ("speech.asr.align:main", "CTC forced alignment: word times and confidences (CTM, TextGrid)"),

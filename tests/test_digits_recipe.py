@@ -59,14 +59,15 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     vocabulary = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh"}
     for s in ("dev", "test"):
         ref_ids = [line.split()[0] for line in (recipe / "data" / s / "text").read_text().splitlines()]
-        for decode in (exp / f"decode_{s}", exp / f"decode_{s}_lexicon"):
+        for decode in (exp / f"decode_{s}", exp / f"decode_{s}_lexicon", exp / f"decode_{s}_wfst"):
             wer_of(decode)
             hyps = [line.split() for line in (decode / "text").read_text().splitlines()]
             assert [h[0] for h in hyps] == ref_ids
             assert (decode / "scoring" / "per_utt").is_file()
-        lexicon_words = {w for line in (exp / f"decode_{s}_lexicon" / "text").read_text().splitlines()
-                         for w in line.split()[1:]}
-        assert lexicon_words <= vocabulary
+        for searched in ("lexicon", "wfst"):
+            words = {w for line in (exp / f"decode_{s}_{searched}" / "text").read_text().splitlines()
+                     for w in line.split()[1:]}
+            assert words <= vocabulary
     results = (recipe / "RESULTS.md").read_text()
     assert "blstm_ctc" in results and "test" in results
 

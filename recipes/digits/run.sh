@@ -15,7 +15,7 @@ asr_config=../../conf/asr/blstm_ctc_small.yaml
 exp=exp/blstm_ctc
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR]
-stages: 0 data  1 fbank+CMVN  2 tokens+lexicon  3 train  4 decode (greedy, lexicon)+score  5 RESULTS.md"
+stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score  5 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
 
@@ -38,8 +38,9 @@ if run_stage 1; then
 fi
 
 if run_stage 2; then
-  log 2 "character tokens, lexicon and word list from data/train/text"
+  log 2 "character tokens, lexicon and word list from data/train/text; word-loop decoding graph"
   speech prepare-lang data/train/text data/lang
+  speech make-graph data/lang data/graph
 fi
 
 if run_stage 3; then
@@ -56,6 +57,9 @@ if run_stage 4; then
     log 4 "lexicon-constrained beam search (word loop, no LM) of data/$s"
     speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lexicon" --device "$device" --lexicon data/lang/lexicon.txt
     speech score "data/$s" "$exp/decode_${s}_lexicon"
+    log 4 "WFST search of data/$s through data/graph/TLG.fst (the same word loop, Kaldi's decoder)"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --device "$device" --graph data/graph
+    speech score "data/$s" "$exp/decode_${s}_wfst"
   done
 fi
 

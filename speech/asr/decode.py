@@ -60,6 +60,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--lm", type=Path, help="ARPA word LM for the lexicon search (speech train-lm)")
     p.add_argument("--lm-weight", type=float, default=1.0, help="LM weight (default 1.0)")
     p.add_argument("--word-score", type=float, default=0.0, help="score added per word (default 0)")
+    p.add_argument("--graph", type=Path, help="WFST search through GRAPH/TLG.fst (speech make-graph) instead")
     args = p.parse_args(argv)
 
     setup_logging(args.decode_dir / "log" / "decode.log")
@@ -67,7 +68,7 @@ def main(argv: list[str]) -> int:
     loaded = load_model_dir(args.model_dir, device)
     dataset = FeatureDataset(args.data_dir, loaded.frontend)
     search = make_search(loaded.tokenizer, args.model_dir, args.lexicon, args.beam_size, args.lm, args.lm_weight,
-                         args.word_score)
+                         args.word_score, args.graph)
     t0 = time.time()
     hyps: dict[str, str] = {}
     for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):

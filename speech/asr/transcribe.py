@@ -59,11 +59,11 @@ class Transcriber:
     @classmethod
     def from_dir(cls, model_dir: str | Path, device: str = "cpu", lexicon: str | Path | None = None,
                  beam_size: int = 20, lm: str | Path | None = None, lm_weight: float = 1.0,
-                 word_score: float = 0.0) -> "Transcriber":
+                 word_score: float = 0.0, graph: str | Path | None = None) -> "Transcriber":
         dev = resolve_device(device)
         loaded = load_model_dir(model_dir, dev)
         return cls(loaded, dev, make_search(loaded.tokenizer, Path(model_dir), lexicon, beam_size, lm, lm_weight,
-                                            word_score))
+                                            word_score, graph))
 
     def transcribe(self, audio: str | Path | np.ndarray) -> str:
         """One file path, or samples [N] float32 at the model's sample rate -> words."""
@@ -172,10 +172,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--lm", type=Path, help="ARPA word LM for the lexicon search (speech train-lm)")
     p.add_argument("--lm-weight", type=float, default=1.0, help="LM weight (default 1.0)")
     p.add_argument("--word-score", type=float, default=0.0, help="score added per word (default 0)")
+    p.add_argument("--graph", type=Path, help="WFST search through GRAPH/TLG.fst (speech make-graph) instead")
     args = p.parse_args(argv)
 
     transcriber = Transcriber.from_dir(args.model, args.device, args.lexicon, args.beam_size, args.lm,
-                                       args.lm_weight, args.word_score)
+                                       args.lm_weight, args.word_score, args.graph)
     vad = VadConfig(aggressiveness=args.vad_aggressiveness, max_segment_s=args.max_segment)
     inputs = list(expand_inputs(args.inputs))
     failed = 0
