@@ -1,8 +1,5 @@
-"""The digits recipe end to end on a tiny corpus, then `speech transcribe` on its model.
-
-The recipe runs in a scratch copy of the repository layout (symlinks to the real scripts),
-so its data/, exp/ and corpus/ never land in the checkout.
-"""
+"""The digits recipe end to end on a tiny corpus (in a scratch copy of the repository
+layout), then `speech transcribe` on its model."""
 
 import json
 import os
@@ -13,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support.recipes import make_scratch_recipe, run_recipe, wer_of
 
 TINY_ASR = """
 model: {subsample: 3, hidden_size: 48, num_layers: 2, dropout: 0.0}
@@ -24,30 +21,8 @@ num_threads: 1
 """
 
 
-def make_scratch_recipe(root: Path) -> Path:
-    recipe = root / "recipes" / "digits"
-    recipe.mkdir(parents=True)
-    for name in ("run.sh", "path.sh", "local"):
-        (recipe / name).symlink_to(REPO / "recipes" / "digits" / name)
-    for name in ("tools", "conf"):
-        (root / name).symlink_to(REPO / name)
-    return recipe
-
-
-def run_recipe(recipe: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run(["bash", str(recipe / "run.sh"), *args], cwd=recipe, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def wer_of(decode_dir: Path) -> float:
-    line = (decode_dir / "wer").read_text().splitlines()[0]
-    assert re.fullmatch(r"%WER \d+\.\d\d \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \]", line), line
-    return float(line.split()[1])
-
-
 def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
-    recipe = make_scratch_recipe(tmp_path)
+    recipe = make_scratch_recipe(tmp_path, "digits")
     (tmp_path / "tiny.yaml").write_text(TINY_ASR)
     proc = run_recipe(recipe, "--hours", "0.03", "--nj", "2", "--device", "cpu",
                       "--asr-config", str(tmp_path / "tiny.yaml"), timeout=900)
@@ -160,7 +135,7 @@ def test_full_digits_recipe(tmp_path):
     test WER was 6.2-9.9 % greedy and 4.9 % with the lexicon beam across runs (RESULTS.md);
     the bounds leave room for that run-to-run spread and catch a broken model.
     """
-    recipe = make_scratch_recipe(tmp_path)
+    recipe = make_scratch_recipe(tmp_path, "digits")
     proc = run_recipe(recipe, "--nj", "2", "--device", "cpu", timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     exp = recipe / "exp" / "blstm_ctc"

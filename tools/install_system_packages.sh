@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the toolkit uses: the speech synthesizers that serve as the
 # speakers of the synthetic corpora (flite, espeak-ng, festival and its voices), sox,
-# libsndfile, and the small real-speech clips of pocketsphinx-testdata (a smoke test).
+# libsndfile, the small real-speech clips of pocketsphinx-testdata (a smoke test), and the
+# public-domain English text of the voices recipe.
 #
 # Runs `apt-get update` then `apt-get install` (noninteractive, no recommended packages), as
 # root or through sudo. Safe to re-run: when every package is installed it does nothing.
@@ -18,6 +19,9 @@ packages=(
   sox                  # audio conversion in wav.scp pipes
   libsndfile1          # soundfile's system library where its wheel does not bundle one
   pocketsphinx-testdata  # ~1 min of real read speech with transcripts
+  r-cran-stringr       # the 720 Harvard sentences (voices recipe text)
+  r-cran-janeaustenr   # Austen's novels (voices recipe text and LM)
+  fortunes fortunes-min  # quotations (voices recipe text and LM)
   slurm-wlm            # --cmd slurm, and the one-node test cluster of tools/local_slurm.sh
   munge                # Slurm's authentication daemon (a private one per local cluster)
 )

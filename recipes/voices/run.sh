@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Open-vocabulary English read speech: Harvard sentences, Austen and fortunes spoken by Debian's
+# synthetic voices; test voices never heard in training, test sentences never in training text
+# or the LM; plus a small real-speech test set (LibriVox). data -> fbank -> BLSTM-CTC ->
+# greedy, lexicon + 3-gram LM (flashlight) and WFST (TLG) decoding -> WER on dev, test, real.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0           # first stage to run
+stop_stage=100    # last stage to run
+nj=2              # parallel jobs for data generation and features
+cmd=local         # local, or "slurm --mem 4G ..." (conf/slurm.conf)
+device=auto       # training/decoding device: cpu, cuda, auto
+hours=3.0         # hours of training speech to generate (dev/test scale with it)
+seed=0
+lm_order=3
+asr_config=../../conf/asr/blstm_ctc_small.yaml
+exp=exp/blstm_ctc
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
+             [--hours H] [--seed S] [--lm-order N] [--asr-config YAML] [--exp DIR]
+stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
+        4 decode (greedy, lexicon+LM, WFST)+score  5 RESULTS.md"
+. ../../tools/parse_options.sh
+. ./path.sh
+
+sets="train dev test real"
+eval_sets="dev test real"
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+log() { echo "$(date '+%F %T') [stage $1] $2"; }
+
+if run_stage 0; then
+  log 0 "real-speech test set (LibriVox) into data/real"
+  python local/prepare_real.py --out-dir data/real --cache-dir corpus/real
+  log 0 "generating the voices corpus ($hours h of training speech) into data/"
+  python local/prepare_data.py --out-dir data --audio-dir corpus --hours "$hours" --seed "$seed" --nj "$nj" \
+    --exclude-text data/real/text
+  for s in $sets; do speech validate-data-dir "data/$s"; done
+fi
+
+if run_stage 1; then
+  for s in $sets; do
+    log 1 "80-dim fbank for data/$s"
+    speech compute-fbank "data/$s" --nj "$nj" --cmd "$cmd" --feat-dir "fbank/$s" --log-dir "exp/make_fbank/$s"
+  done
+  speech compute-cmvn-stats data/train
+fi
+
+if run_stage 2; then
+  log 2 "characters and a lexicon of every word of the LM text (data/local/lm_text)"
+  speech prepare-lang data/local/lm_text data/lang
+  log 2 "${lm_order}-gram LM on the LM text; its perplexity on dev"
+  speech train-lm data/local/lm_text "data/local/lm_${lm_order}gram.arpa" --order "$lm_order" --dev-text data/dev/text
+  log 2 "WFST decoding graph TLG from the lexicon and the LM"
+  speech make-graph data/lang data/graph --lm "data/local/lm_${lm_order}gram.arpa"
+fi
+
+if run_stage 3; then
+  log 3 "training BLSTM-CTC in $exp (log: $exp/log/train.log)"
+  speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
+    --exp-dir "$exp" --config "$asr_config" --device "$device"
+fi
+
+if run_stage 4; then
+  lm="data/local/lm_${lm_order}gram.arpa"
+  for s in $eval_sets; do
+    log 4 "greedy decoding of data/$s"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --device "$device"
+    speech score "data/$s" "$exp/decode_$s"
+    log 4 "lexicon beam search with the ${lm_order}-gram LM (flashlight) of data/$s"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lm" --device "$device" --lexicon data/lang/lexicon.txt --lm "$lm"
+    speech score "data/$s" "$exp/decode_${s}_lm"
+    log 4 "WFST search of data/$s through data/graph/TLG.fst (lexicon and LM, Kaldi's decoder)"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --device "$device" --graph data/graph
+    speech score "data/$s" "$exp/decode_${s}_wfst"
+  done
+fi
+
+if run_stage 5; then
+  log 5 "RESULTS.md"
+  speech make-results exp -o RESULTS.md --title "voices: unseen-voice open-vocabulary English, and real LibriVox speech"
+fi
