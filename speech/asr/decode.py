@@ -6,7 +6,7 @@ search (word loop), with ``--lm ARPA`` (``--lm-weight``, ``--word-score``, or bo
 models always search a lexicon (their own by default). Writes DECODE_DIR/text (Kaldi text:
 ``<utt> words``) and a log; with ``--nbest N`` (lexicon search) also
 
-- DECODE_DIR/nbest: up to N distinct hypotheses an utterance, best first, as
+- DECODE_DIR/nbest: up to N hypotheses (word sequences) an utterance, best first, as
   ``<utt>-<rank> words`` (rank 1 is the line of DECODE_DIR/text);
 - DECODE_DIR/nbest_scores: ``<utt>-<rank> score am_score lm_score`` as flashlight ranks
   them: score = am_score + lm_weight * lm_score + word_score * words, am_score the CTC

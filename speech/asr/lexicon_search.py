@@ -118,8 +118,10 @@ class LexiconBeamSearch:
         return other
 
     def nbest(self, log_probs: torch.Tensor, lengths: torch.Tensor, n: int) -> list[list[Hypothesis]]:
-        """log_probs [B, T, V] + lengths [B] -> per utterance up to ``n`` hypotheses with
-        distinct word sequences, best first (at most the beam size)."""
+        """log_probs [B, T, V] + lengths [B] -> per utterance up to ``n`` hypotheses, best
+        first (at most the beam size). Their word sequences differ: flashlight merges
+        hypotheses that reach the same lexicon node with the same LM state, and after the
+        final boundary frame every hypothesis is at the root, its LM state set by its words."""
         # flashlight ends a word only on the boundary token, which a CTC model does not emit
         # after the last word: without one more frame holding it, the search prefers a
         # shorter last word ("one" -> "on", "oh" dropped). Measured on the digits test set.
@@ -134,18 +136,11 @@ class LexiconBeamSearch:
         word_dict = self._decoder.word_dict
         out = []
         for i in range(b):
-            # flashlight's own results: torchaudio's hypotheses drop the acoustic and LM scores
-            results = self._decoder.decoder.decode(padded[i].data_ptr(), int(lengths[i]) + 1, v)
-            hyps: dict[str, Hypothesis] = {}
-            # the final beam is sorted best first and can hold one word sequence several
-            # times (paths that differ only in blanks): keep each sequence's best
-            for r in results:
-                words = " ".join(word_dict.get_entry(w) for w in r.words if w >= 0)
-                if words not in hyps:
-                    hyps[words] = Hypothesis(words, r.score, r.emittingModelScore, r.lmScore)
-                if len(hyps) == n:
-                    break
-            out.append(list(hyps.values()))
+            # flashlight's own results (sorted best first): torchaudio's hypotheses drop the
+            # acoustic and LM scores
+            results = self._decoder.decoder.decode(padded[i].data_ptr(), int(lengths[i]) + 1, v)[:n]
+            out.append([Hypothesis(" ".join(word_dict.get_entry(w) for w in r.words if w >= 0), r.score,
+                                   r.emittingModelScore, r.lmScore) for r in results])
         return out
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
