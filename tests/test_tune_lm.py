@@ -94,7 +94,7 @@ def test_nbest_is_ranked_bounded_and_led_by_the_one_best(toy):
             lengths_seen.add((n, len(hyps)))
             assert 1 <= len(hyps) <= n
             assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
-            assert len({h.words for h in hyps}) == len(hyps)
+            assert len({h.words for h in hyps}) == len(hyps)  # no word sequence twice
             assert hyps[0].words == search(lp, lengths)[0]
             for h in hyps:
                 assert h.score == pytest.approx(h.am_score + lm_weight * h.lm_score
@@ -125,10 +125,11 @@ def test_tune_lm_stage_and_decode_with_its_choice(trained, tmp_path):
     dirs, exp, lm, lexicon = trained
     dev, out = dirs["dev"], tmp_path / "tune"
     lm_args = ["--lexicon", str(lexicon), "--lm", str(lm)]
-    assert main(["tune-lm", str(exp), str(dev), str(out), *lm_args, "--lm-weights", "0.5,1,2",
-                 "--word-scores", "-1,0,2"]) == 0
+    # no value is both an LM weight and a word score, so a swapped pair shows
+    assert main(["tune-lm", str(exp), str(dev), str(out), *lm_args, "--lm-weights", "0.5,1.5,3",
+                 "--word-scores", "-1,0,1,2"]) == 0
     rows = [line.split() for line in (out / "grid").read_text().splitlines() if not line.startswith("#")]
-    assert sorted((float(r[0]), float(r[1])) for r in rows) == sorted(product([0.5, 1, 2], [-1, 0, 2]))
+    assert sorted((float(r[0]), float(r[1])) for r in rows) == sorted(product([0.5, 1.5, 3], [-1, 0, 1, 2]))
     errors = [int(r[3]) for r in rows]
     assert errors == sorted(errors)
     lm_weight, word_score = load_lm_params(out / "best.yaml")
