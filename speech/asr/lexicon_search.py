@@ -149,7 +149,7 @@ class LexiconBeamSearch:
 
 def save_lm_params(path: str | Path, lm_weight: float, word_score: float, **about) -> None:
     """Write the LM weight and word score (``speech tune-lm``'s choice) as YAML, atomically;
-    ``about`` adds fields for the reader (dev WER, LM, lexicon) that loading ignores."""
+    ``about`` adds fields for the reader (dev WER, dev set, LM, beam) that loading ignores."""
     with atomic_write(path) as f:
         yaml.safe_dump({"lm_weight": float(lm_weight), "word_score": float(word_score), **about}, f,
                        sort_keys=False)
