@@ -28,6 +28,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "make-graph": ("speech.asr.wfst:main", "WFST decoding graph TLG (CTC topology, lexicon, n-gram LM)"),
     "train-asr": ("speech.asr.train:main", "train a BLSTM-CTC acoustic model"),
     "decode-asr": ("speech.asr.decode:main", "decode a data directory: greedy CTC, or lexicon beam search"),
+    "tune-lm": ("speech.asr.tune_lm:main", "choose LM weight and word score of the lexicon search on dev"),
     "align": ("speech.asr.align:main", "CTC forced alignment: word times and confidences (CTM, TextGrid)"),
     "score": ("speech.asr.score:main", "WER of a decode directory against reference text"),
     "make-results": ("speech.asr.results:main", "collect WERs of a recipe into RESULTS.md"),

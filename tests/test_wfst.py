@@ -16,7 +16,7 @@ from speech.errors import SpeechError
 from speech.lm.ngram import estimate, write_arpa
 from speech.text.tokenizer import CharTokenizer
 from speech.text.tokens import build_char_table
-from support.posteriors import posteriors
+from support.posteriors import ctc_frames, posteriors
 
 WORD_LIST = ["one", "on", "two", "to", "too", "ten", "net", "tone"]
 
@@ -55,20 +55,6 @@ def test_graph_of_a_toy_lexicon_decodes_every_word_sequence(tmp_path):
         frames = ctc_frames(words, rng)
         lp = posteriors(table, frames)
         assert search(lp, torch.tensor([len(frames)])) == [" ".join(words)], frames
-
-
-def ctc_frames(words, rng):
-    """Frames of a CTC path for ``words``: 1-2 frames a letter, a blank between repeated
-    letters, <space> between words, a final blank."""
-    frames = []
-    for i, w in enumerate(words):
-        if i:
-            frames.append("<space>")
-        for ch in w:
-            if frames and frames[-1] == ch:
-                frames.append("<blank>")
-            frames += [ch] * rng.randint(1, 2)
-    return frames + ["<blank>"]
 
 
 def test_wfst_and_flashlight_agree_on_noisy_posteriors(tmp_path):

@@ -7,19 +7,29 @@ greedy character decoding produces ("fiven", "eght"); with an ARPA n-gram LM (Ke
 flashlight) each word also scores ``lm_weight * log p(word | history) + word_score``. Spellings are in the model's tokens
 (characters, BPE pieces or phones); phone models always decode through a lexicon, their
 own unless another is given.
+
+The search also gives n-best lists with flashlight's acoustic and LM scores, and
+``with_weights`` re-weights a loaded search without reading the LM again (``speech
+tune-lm`` searches a grid of weights that way); the chosen weights are kept in a small YAML
+file (:func:`save_lm_params`, :func:`load_lm_params`).
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
+import yaml
 
 from speech.asr.model import greedy_ctc_decode
 from speech.errors import SpeechError
+from speech.fileio import atomic_write
 from speech.text.tokenizer import LEXICON, Tokenizer
 from speech.text.tokens import BLANK, UNK
 
@@ -27,11 +37,24 @@ from speech.text.tokens import BLANK, UNK
 Search = Callable[[torch.Tensor, torch.Tensor], list[str]]
 
 
+@dataclass(frozen=True)
+class Hypothesis:
+    """One entry of an n-best list, with flashlight's scores:
+    ``score = am_score + lm_weight * lm_score + word_score * len(words.split())``."""
+
+    words: str
+    score: float  # what the search ranks by
+    am_score: float  # summed CTC log-probabilities (natural log) of the frames' path
+    lm_score: float  # KenLM's log10 p(words </s>), unweighted; 0 without an LM
+
+
 class LexiconBeamSearch:
-    """log_probs [B, T, V] + lengths [B] -> one word string per utterance."""
+    """log_probs [B, T, V] + lengths [B] -> one word string per utterance; :meth:`nbest` gives
+    the ranked hypotheses with their scores."""
 
     def __init__(self, tokenizer: Tokenizer, lexicon: str | Path, beam_size: int = 20,
                  lm: str | Path | None = None, lm_weight: float = 1.0, word_score: float = 0.0):
+        from flashlight.lib.text.dictionary import load_words
         from torchaudio.models.decoder import ctc_decoder  # needs flashlight-text
 
         lexicon = Path(lexicon)
@@ -62,14 +85,43 @@ class LexiconBeamSearch:
                 f.writelines(lines)
             if lm is not None and not Path(lm).is_file():
                 raise SpeechError(f"{lm}: no such language model; make one with speech train-lm")
-            self._decoder = ctc_decoder(lexicon=tmp, tokens=tokens.symbols, lm=str(lm) if lm else None,
-                                        beam_size=beam_size, lm_weight=lm_weight if lm else 0.0,
-                                        word_score=word_score, blank_token=BLANK, sil_token=boundary,
-                                        unk_word=UNK)
+            # ctc_decoder reads the lexicon and loads the LM (KenLM) once; its decoder is
+            # replaced by _decoder_for, which reuses both for any LM weight and word score
+            self._loaded = ctc_decoder(lexicon=tmp, tokens=tokens.symbols, lm=str(lm) if lm else None,
+                                       blank_token=BLANK, sil_token=boundary, unk_word=UNK)
+            self._lexicon = load_words(tmp)  # word -> its spellings, as ctc_decoder read them
         finally:
             os.unlink(tmp)
+        self._boundary, self._beam_size, self._has_lm = boundary, beam_size, lm is not None
+        self._decoder = self._decoder_for(lm_weight, word_score)
 
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    def _decoder_for(self, lm_weight: float, word_score: float):
+        """A flashlight decoder over the loaded lexicon and LM with these weights. Flashlight
+        fixes its options at construction, so new weights need a new decoder; the trie it
+        builds costs one LM lookup per word, the LM is not reloaded."""
+        from flashlight.lib.text.decoder import CriterionType, LexiconDecoderOptions
+        from torchaudio.models.decoder import CTCDecoder
+
+        loaded = self._loaded
+        options = LexiconDecoderOptions(  # torchaudio's ctc_decoder defaults but for beam and weights
+            beam_size=self._beam_size, beam_size_token=loaded.tokens_dict.index_size(), beam_threshold=50,
+            lm_weight=lm_weight if self._has_lm else 0.0, word_score=word_score, unk_score=float("-inf"),
+            sil_score=0.0, log_add=False, criterion_type=CriterionType.CTC)
+        return CTCDecoder(nbest=1, lexicon=self._lexicon, word_dict=loaded.word_dict, tokens_dict=loaded.tokens_dict,
+                          lm=loaded.lm, decoder_options=options, blank_token=BLANK, sil_token=self._boundary,
+                          unk_word=UNK)
+
+    def with_weights(self, lm_weight: float, word_score: float) -> LexiconBeamSearch:
+        """The same search (lexicon, LM, beam) with another LM weight and word score."""
+        other = copy.copy(self)
+        other._decoder = self._decoder_for(lm_weight, word_score)
+        return other
+
+    def nbest(self, log_probs: torch.Tensor, lengths: torch.Tensor, n: int) -> list[list[Hypothesis]]:
+        """log_probs [B, T, V] + lengths [B] -> per utterance up to ``n`` hypotheses, best
+        first (at most the beam size). Their word sequences differ: flashlight merges
+        hypotheses that reach the same lexicon node with the same LM state, and after the
+        final boundary frame every hypothesis is at the root, its LM state set by its words."""
         # flashlight ends a word only on the boundary token, which a CTC model does not emit
         # after the last word: without one more frame holding it, the search prefers a
         # shorter last word ("one" -> "on", "oh" dropped). Measured on the digits test set.
@@ -81,8 +133,46 @@ class LexiconBeamSearch:
         rows = torch.arange(b)
         padded[rows, lengths] = -1e4  # in a padded batch this frame held padding output
         padded[rows, lengths, self._boundary_id] = 0.0
-        results = self._decoder(padded.contiguous(), (lengths + 1).int())
-        return [" ".join(r[0].words) if r else "" for r in results]
+        word_dict = self._decoder.word_dict
+        out = []
+        for i in range(b):
+            # flashlight's own results (sorted best first): torchaudio's hypotheses drop the
+            # acoustic and LM scores
+            results = self._decoder.decoder.decode(padded[i].data_ptr(), int(lengths[i]) + 1, v)[:n]
+            out.append([Hypothesis(" ".join(word_dict.get_entry(w) for w in r.words if w >= 0), r.score,
+                                   r.emittingModelScore, r.lmScore) for r in results])
+        return out
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        return [hyps[0].words if hyps else "" for hyps in self.nbest(log_probs, lengths, 1)]
+
+
+def save_lm_params(path: str | Path, lm_weight: float, word_score: float, **about) -> None:
+    """Write the LM weight and word score (``speech tune-lm``'s choice) as YAML, atomically;
+    ``about`` adds fields for the reader (dev WER, dev set, LM, beam) that loading ignores."""
+    with atomic_write(path) as f:
+        yaml.safe_dump({"lm_weight": float(lm_weight), "word_score": float(word_score), **about}, f,
+                       sort_keys=False)
+
+
+def load_lm_params(path: str | Path) -> tuple[float, float]:
+    """(lm_weight, word_score) from a file written by :func:`save_lm_params`."""
+    path = Path(path)
+    expected = "expected 'lm_weight: W' and 'word_score: S' lines as speech tune-lm writes them"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpeechError(f"{path}: no such LM parameter file; make it with speech tune-lm") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise SpeechError(f"{path}: cannot read LM parameters ({e}); {expected}") from None
+    values = []
+    for key in ("lm_weight", "word_score"):
+        value = data.get(key) if isinstance(data, dict) else None
+        # bool is an int to Python, and YAML reads yes/no as booleans
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise SpeechError(f"{path}: {key} is {value!r}, not a number; {expected}")
+        values.append(float(value))
+    return values[0], values[1]
 
 
 def make_search(tokenizer: Tokenizer, model_dir: Path, lexicon: str | Path | None = None,

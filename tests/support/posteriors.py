@@ -11,3 +11,17 @@ def posteriors(table, frames):
     for t, sym in enumerate(frames):
         lp[0, t, table.symbols.index(sym)] = 0.6
     return lp.log()
+
+
+def ctc_frames(words, rng):
+    """Frames of a CTC path for ``words``: 1-2 frames a letter (drawn from ``rng``, a
+    random.Random), a blank between repeated letters, <space> between words, a final blank."""
+    frames = []
+    for i, w in enumerate(words):
+        if i:
+            frames.append("<space>")
+        for ch in w:
+            if frames and frames[-1] == ch:
+                frames.append("<blank>")
+            frames += [ch] * rng.randint(1, 2)
+    return frames + ["<blank>"]
