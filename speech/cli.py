@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
+from typing import Callable, NoReturn
 
 from speech.errors import SpeechError
+from speech.logs import setup_logging
 
 # subcommand -> (module:function taking argv, one-line description)
 STAGES: dict[str, tuple[str, str]] = {
@@ -58,15 +61,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"speech: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, func_name = STAGES[name][0].split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
+    return run_main(getattr(importlib.import_module(module_name), func_name), rest, f"speech {name}")
+
+
+def run_main(func: Callable[[list[str]], int | None], argv: list[str], prog: str) -> int:
+    """``func(argv)``'s exit code; a SpeechError (a problem with the input) is printed as one
+    line naming ``prog``, with code 1; Ctrl-C gives 130."""
     try:
-        return int(func(rest) or 0)
+        return int(func(argv) or 0)
     except SpeechError as e:
-        print(f"speech {name}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"speech {name}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def run_script(func: Callable[[list[str]], int | None]) -> NoReturn:
+    """The ``__main__`` of a recipe's local script: stage logging to stderr, then exit with
+    :func:`run_main`'s code."""
+    setup_logging()
+    sys.exit(run_main(func, sys.argv[1:], Path(sys.argv[0]).name))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from speech.data.voices import voice_problem
+from speech.data.synth_corpus import HELD_OUT_SPLIT, check_split
+from speech.data.voices import Voice, voice_problem
+from speech.errors import SpeechError
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "digits" / "local" / "prepare_data.py"
@@ -37,8 +39,7 @@ def table(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    prep = load_script()
-    for voice, _ in [vw for vws in prep.SPLIT.values() for vw in vws]:
+    for voice, _ in [vw for vws in HELD_OUT_SPLIT.values() for vw in vws]:
         if voice.id in VOICES.split(",") and voice_problem(voice):
             pytest.skip(voice_problem(voice))
     root = tmp_path_factory.mktemp("digits")
@@ -80,23 +81,21 @@ def test_files_ids_and_sorting(corpus):
 
 
 def test_held_out_identities():
-    prep = load_script()
-    prep.check_split(prep.SPLIT)
-    ids = {name: {v.identity for v, _ in voices} for name, voices in prep.SPLIT.items()}
+    check_split(HELD_OUT_SPLIT)
+    ids = {name: {v.identity for v, _ in voices} for name, voices in HELD_OUT_SPLIT.items()}
     assert not ids["test"] & (ids["train"] | ids["dev"])
     assert not ids["dev"] & ids["train"]
     assert {"kal", "slt"} <= ids["train"] and "ked" in ids["test"]
     assert len(ids["train"]) >= 10
-    bad = {k: list(v) for k, v in prep.SPLIT.items()}
-    bad["test"] = bad["test"] + [(prep.Voice("flite", "slt"), 1)]
-    with pytest.raises(prep.SpeechError, match="slt"):
-        prep.check_split(bad)
+    bad = {k: list(v) for k, v in HELD_OUT_SPLIT.items()}
+    bad["test"] = bad["test"] + [(Voice("flite", "slt"), 1)]
+    with pytest.raises(SpeechError, match="slt"):
+        check_split(bad)
 
 
 def test_tiny_corpus_speakers_are_disjoint(corpus):
     root, _ = corpus
-    prep = load_script()
-    identity = {v.id: v.identity for vws in prep.SPLIT.values() for v, _ in vws}
+    identity = {v.id: v.identity for vws in HELD_OUT_SPLIT.values() for v, _ in vws}
     seen = {n: {identity[s] for s in table(root / "data" / n / "utt2spk").values()} for n in ("train", "dev", "test")}
     assert seen["train"] == {"kal", "awb", "slt"} and seen["dev"] == {"rms"}
     assert seen["test"] == {"ked", "espeak-m5"}

@@ -14,12 +14,16 @@ device=auto       # training/decoding device: cpu, cuda, auto
 hours=3.0         # hours of training speech to generate (dev/test scale with it)
 seed=0
 lm_order=3
+beam=50                   # lexicon search beam
+lm_weights=0.5,1,1.5,2    # the grid tune-lm searches on dev
+word_scores=-1,0,1,2
 asr_config=../../conf/asr/blstm_ctc_small.yaml
 exp=exp/blstm_ctc
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
-             [--hours H] [--seed S] [--lm-order N] [--asr-config YAML] [--exp DIR]
+             [--hours H] [--seed S] [--lm-order N] [--beam N] [--lm-weights W,W] [--word-scores S,S]
+             [--asr-config YAML] [--exp DIR]
 stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
-        4 decode (greedy, lexicon+LM, WFST)+score  5 RESULTS.md"
+        4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score  5 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
 
@@ -62,15 +66,21 @@ fi
 
 if run_stage 4; then
   lm="data/local/lm_${lm_order}gram.arpa"
+  log 4 "tuning the LM weight and word score of the lexicon search on dev"
+  speech tune-lm "$exp" data/dev "$exp/tune_lm" --lexicon data/lang/lexicon.txt --lm "$lm" --beam-size "$beam" \
+    --lm-weights "$lm_weights" --word-scores "$word_scores" --device "$device"
+  lm_weight=$(awk '$1 == "lm_weight:" {print $2}' "$exp/tune_lm/best.yaml")
   for s in $eval_sets; do
     log 4 "greedy decoding of data/$s"
     speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --device "$device"
     speech score "data/$s" "$exp/decode_$s"
-    log 4 "lexicon beam search with the ${lm_order}-gram LM (flashlight) of data/$s"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lm" --device "$device" --lexicon data/lang/lexicon.txt --lm "$lm"
+    log 4 "lexicon beam search with the ${lm_order}-gram LM (flashlight, tuned weights) of data/$s"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lm" --device "$device" --lexicon data/lang/lexicon.txt \
+      --lm "$lm" --lm-params "$exp/tune_lm/best.yaml" --beam-size "$beam"
     speech score "data/$s" "$exp/decode_${s}_lm"
-    log 4 "WFST search of data/$s through data/graph/TLG.fst (lexicon and LM, Kaldi's decoder)"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --device "$device" --graph data/graph
+    log 4 "WFST search of data/$s through data/graph/TLG.fst (the same lexicon and LM, Kaldi's decoder)"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --device "$device" --graph data/graph \
+      --lm-weight "$lm_weight"
     speech score "data/$s" "$exp/decode_${s}_wfst"
   done
 fi

@@ -21,16 +21,13 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import sys
 import time
 from pathlib import Path
 
-from speech.data.synth_corpus import (HELD_OUT_SPLIT as SPLIT, SETS, Utterance, add_corpus_arguments, allocate,
-                                      build_set, check_corpus_arguments, check_split, draw_prosody, select_voices,
-                                      summary_line)
+from speech.cli import run_script
+from speech.data.synth_corpus import (SETS, Utterance, add_corpus_arguments, allocate, build_set,
+                                      check_corpus_arguments, check_split, draw_prosody, select_voices, summary_line)
 from speech.data.voices import Voice
-from speech.errors import SpeechError
-from speech.logs import setup_logging
 
 logger = logging.getLogger("prepare_data")
 
@@ -65,11 +62,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     start = time.time()
-    check_split(SPLIT)
     split = select_voices(args.voices)
+    check_split(split)
     audio_dir = args.audio_dir.resolve()
     num_train = max(1, round(args.hours * 3600 / SECONDS_PER_UTTERANCE))
     num_eval = max(args.min_eval_utts, round(EVAL_FRACTION * num_train))
@@ -84,9 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    setup_logging()
-    try:
-        sys.exit(main())
-    except SpeechError as e:
-        print(f"prepare_data.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main)

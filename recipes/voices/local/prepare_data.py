@@ -24,13 +24,13 @@ import sys
 import time
 from pathlib import Path
 
+from speech.cli import run_script
 from speech.data.synth_corpus import (SETS, Utterance, add_corpus_arguments, allocate, build_set,
                                       check_corpus_arguments, check_split, draw_prosody, select_voices,
                                       summary_line)
 from speech.data.voices import Voice
 from speech.errors import SpeechError
 from speech.fileio import read_key_value, write_key_value
-from speech.logs import setup_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from texts import sentence_pool  # noqa: E402  (recipe-local module)
@@ -92,8 +92,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     start = time.time()
     split = select_voices(args.voices)
     check_split(split)
@@ -121,9 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    setup_logging()
-    try:
-        sys.exit(main())
-    except SpeechError as e:
-        print(f"prepare_data.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main)

