@@ -2,9 +2,10 @@
 Python, and an ARPA reader that scores words with back-off.
 
 KenLM's ``lmplz`` (modified Kneser-Ney, three discounts per order) is the tool of choice
-for large text, but it is a C++ build that these machines cannot take from PyPI; this
-estimator needs nothing, handles recipe-sized text (hundreds of thousands of words) in
-seconds, and writes the same format, which flashlight/KenLM decoders load directly.
+for large text; it is a C++ build (``tools/install_kenlm.sh``, run by
+:mod:`speech.lm.lmplz`). This estimator needs nothing, handles recipe-sized text (hundreds
+of thousands of words) in seconds, and writes the same format, which flashlight/KenLM
+decoders load directly.
 
 Estimation (Chen & Goodman's interpolated Kneser-Ney with one discount per order):
 
@@ -45,6 +46,17 @@ def _discount(adjusted: Counter) -> float:
     return n1 / (n1 + 2 * n2) if n1 and n2 else 0.5
 
 
+def prune_thresholds(order: int, prune: Sequence[int] = ()) -> list[int]:
+    """The count threshold of each order 2..``order``: ``prune`` padded with its last value
+    (0, no pruning, when empty), as lmplz pads its own list."""
+    if order < 1:
+        raise SpeechError(f"the LM order must be at least 1 (got {order})")
+    padded = list(prune) + [prune[-1] if prune else 0] * (order - 1 - len(prune))
+    if any(b < a for a, b in zip(padded, padded[1:])) or any(t < 0 for t in padded):
+        raise SpeechError(f"pruning thresholds must be >= 0 and not decrease with the order (got {padded})")
+    return padded[: order - 1]
+
+
 def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
              prune: Sequence[int] = ()) -> tuple[list[dict[Ngram, float]], list[dict[Ngram, float]]]:
     """Interpolated Kneser-Ney from word sequences.
@@ -52,11 +64,7 @@ def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
     Returns (probs, backoffs): ``probs[n-1]`` maps each kept n-gram to log10 p(w | h),
     ``backoffs[n-1]`` maps n-grams that are histories of kept (n+1)-grams to log10 gamma.
     """
-    if order < 1:
-        raise SpeechError(f"the LM order must be at least 1 (got {order})")
-    prune = list(prune) + [prune[-1] if prune else 0] * (order - 1 - len(prune))
-    if any(b < a for a, b in zip(prune, prune[1:])) or any(t < 0 for t in prune):
-        raise SpeechError(f"pruning thresholds must be >= 0 and not decrease with the order (got {prune})")
+    prune = prune_thresholds(order, prune)
     counts: list[Counter] = [Counter() for _ in range(order)]
     vocab: set[str] = set()
     for words in sentences:
