@@ -20,7 +20,9 @@ Estimation (Chen & Goodman's interpolated Kneser-Ney with one discount per order
 
 Pruning: ``prune[k]`` drops n-grams of order k + 2 seen ``prune[k]`` times or fewer (as
 lmplz ``--prune 0 1 1``); thresholds may not decrease with the order, so every kept
-n-gram's prefix and suffix are kept as well.
+n-gram's prefix and suffix are kept as well. As in lmplz, the discounts come from the
+counts before pruning, and a pruned n-gram's adjusted count stays in its history's total
+a(h) and moves to the back-off: gamma(h) = (D N1+(h .) + pruned a(h .)) / a(h).
 """
 
 from __future__ import annotations
@@ -86,10 +88,20 @@ def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
             continue
         left = Counter(g[1:] for g in counts[n])
         adjusted.append(Counter({g: (c if g[0] == BOS else left.get(g, c)) for g, c in counts[n - 1].items()}))
+    # discounts from every n-gram's adjusted count, pruned or not (as lmplz)
+    discounts = [_discount(a) for a in adjusted]
+    # pruned n-grams leave the model but their mass stays in a(h), and goes to the back-off
+    pruned_mass: list[Counter] = [Counter() for _ in range(order)]
     for n in range(2, order + 1):
         threshold = prune[n - 2]
         if threshold:
-            adjusted[n - 1] = Counter({g: a for g, a in adjusted[n - 1].items() if counts[n - 1][g] > threshold})
+            kept = Counter()
+            for g, a in adjusted[n - 1].items():
+                if counts[n - 1][g] > threshold:
+                    kept[g] = a
+                else:
+                    pruned_mass[n - 1][g[:-1]] += a
+            adjusted[n - 1] = kept
 
     words = sorted(vocab | {EOS, UNK})
     probs: list[dict[Ngram, float]] = []
@@ -110,20 +122,20 @@ def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
             h = h[1:]
 
     # unigrams
-    d = _discount(adjusted[0])
+    d = discounts[0]
     total = sum(adjusted[0].values())
     uniform = d * len(adjusted[0]) / total / len(words)
     lin.append({(w,): max(adjusted[0].get((w,), 0) - d, 0) / total + uniform for w in words})
     for n in range(2, order + 1):
-        d = _discount(adjusted[n - 1])
+        d, pruned = discounts[n - 1], pruned_mass[n - 1]
         by_history: dict[Ngram, list[tuple[str, int]]] = defaultdict(list)
         for g, a in adjusted[n - 1].items():
             by_history[g[:-1]].append((g[-1], a))
         level: dict[Ngram, float] = {}
         gamma: dict[Ngram, float] = {}
         for h, events in by_history.items():
-            total = sum(a for _, a in events)
-            gamma[h] = d * len(events) / total
+            total = sum(a for _, a in events) + pruned[h]
+            gamma[h] = (d * len(events) + pruned[h]) / total
             for w, a in events:
                 level[(*h, w)] = (a - d) / total + gamma[h] * lower(h[1:], w)
         gammas.append(gamma)
