@@ -14,6 +14,7 @@ from speech.errors import SpeechError
 from speech.lm.ngram import BOS, EOS, UNK, ArpaModel, estimate, write_arpa
 from speech.text.tokenizer import CharTokenizer
 from speech.text.tokens import build_char_table
+from support.lm_text import synthetic
 from support.posteriors import posteriors
 
 TOY = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "the cat saw the dog",
@@ -61,6 +62,18 @@ def test_pruning_drops_rare_ngrams_and_stays_normalised(tmp_path):
         assert sum(10 ** pruned.logprob(h, w) for w in events) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(SpeechError, match="not decrease"):
         estimate([s.split() for s in TOY], 3, (2, 1))
+
+
+def test_pruned_mass_goes_to_the_back_off(tmp_path):
+    """Pruning keeps the discounts of the full counts and gives the pruned n-grams' mass to
+    the back-off (as lmplz): on held-out text a pruned model is about as good as the full
+    one (it was 30-45 % worse when pruned n-grams left their histories' totals)."""
+    train, dev = synthetic(3000, seed=1), synthetic(300, seed=2)
+    full = ArpaModel.load(arpa_of(tmp_path, [" ".join(s) for s in train], 3, name="full.arpa"))
+    for prune in [(0, 1), (1,)]:
+        pruned = ArpaModel.load(arpa_of(tmp_path, [" ".join(s) for s in train], 3, prune, name="pruned.arpa"))
+        assert len(pruned.probs[2]) < len(full.probs[2]) / 2
+        assert pruned.perplexity(dev) < 1.05 * full.perplexity(dev), prune
 
 
 def test_train_lm_stage_and_bad_arpa(tmp_path, capsys):

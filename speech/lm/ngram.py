@@ -2,9 +2,10 @@
 Python, and an ARPA reader that scores words with back-off.
 
 KenLM's ``lmplz`` (modified Kneser-Ney, three discounts per order) is the tool of choice
-for large text, but it is a C++ build that these machines cannot take from PyPI; this
-estimator needs nothing, handles recipe-sized text (hundreds of thousands of words) in
-seconds, and writes the same format, which flashlight/KenLM decoders load directly.
+for large text; it is a C++ build (``tools/install_kenlm.sh``, run by
+:mod:`speech.lm.lmplz`). This estimator needs nothing, handles recipe-sized text (hundreds
+of thousands of words) in seconds, and writes the same format, which flashlight/KenLM
+decoders load directly.
 
 Estimation (Chen & Goodman's interpolated Kneser-Ney with one discount per order):
 
@@ -19,7 +20,9 @@ Estimation (Chen & Goodman's interpolated Kneser-Ney with one discount per order
 
 Pruning: ``prune[k]`` drops n-grams of order k + 2 seen ``prune[k]`` times or fewer (as
 lmplz ``--prune 0 1 1``); thresholds may not decrease with the order, so every kept
-n-gram's prefix and suffix are kept as well.
+n-gram's prefix and suffix are kept as well. As in lmplz, the discounts come from the
+counts before pruning, and a pruned n-gram's adjusted count stays in its history's total
+a(h) and moves to the back-off: gamma(h) = (D N1+(h .) + pruned a(h .)) / a(h).
 """
 
 from __future__ import annotations
@@ -45,6 +48,17 @@ def _discount(adjusted: Counter) -> float:
     return n1 / (n1 + 2 * n2) if n1 and n2 else 0.5
 
 
+def prune_thresholds(order: int, prune: Sequence[int] = ()) -> list[int]:
+    """The count threshold of each order 2..``order``: ``prune`` padded with its last value
+    (0, no pruning, when empty), as lmplz pads its own list."""
+    if order < 1:
+        raise SpeechError(f"the LM order must be at least 1 (got {order})")
+    padded = list(prune) + [prune[-1] if prune else 0] * (order - 1 - len(prune))
+    if any(b < a for a, b in zip(padded, padded[1:])) or any(t < 0 for t in padded):
+        raise SpeechError(f"pruning thresholds must be >= 0 and not decrease with the order (got {padded})")
+    return padded[: order - 1]
+
+
 def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
              prune: Sequence[int] = ()) -> tuple[list[dict[Ngram, float]], list[dict[Ngram, float]]]:
     """Interpolated Kneser-Ney from word sequences.
@@ -52,11 +66,7 @@ def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
     Returns (probs, backoffs): ``probs[n-1]`` maps each kept n-gram to log10 p(w | h),
     ``backoffs[n-1]`` maps n-grams that are histories of kept (n+1)-grams to log10 gamma.
     """
-    if order < 1:
-        raise SpeechError(f"the LM order must be at least 1 (got {order})")
-    prune = list(prune) + [prune[-1] if prune else 0] * (order - 1 - len(prune))
-    if any(b < a for a, b in zip(prune, prune[1:])) or any(t < 0 for t in prune):
-        raise SpeechError(f"pruning thresholds must be >= 0 and not decrease with the order (got {prune})")
+    prune = prune_thresholds(order, prune)
     counts: list[Counter] = [Counter() for _ in range(order)]
     vocab: set[str] = set()
     for words in sentences:
@@ -78,10 +88,20 @@ def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
             continue
         left = Counter(g[1:] for g in counts[n])
         adjusted.append(Counter({g: (c if g[0] == BOS else left.get(g, c)) for g, c in counts[n - 1].items()}))
+    # discounts from every n-gram's adjusted count, pruned or not (as lmplz)
+    discounts = [_discount(a) for a in adjusted]
+    # pruned n-grams leave the model but their mass stays in a(h), and goes to the back-off
+    pruned_mass: list[Counter] = [Counter() for _ in range(order)]
     for n in range(2, order + 1):
         threshold = prune[n - 2]
         if threshold:
-            adjusted[n - 1] = Counter({g: a for g, a in adjusted[n - 1].items() if counts[n - 1][g] > threshold})
+            kept = Counter()
+            for g, a in adjusted[n - 1].items():
+                if counts[n - 1][g] > threshold:
+                    kept[g] = a
+                else:
+                    pruned_mass[n - 1][g[:-1]] += a
+            adjusted[n - 1] = kept
 
     words = sorted(vocab | {EOS, UNK})
     probs: list[dict[Ngram, float]] = []
@@ -102,20 +122,20 @@ def estimate(sentences: Iterable[Sequence[str]], order: int = 3,
             h = h[1:]
 
     # unigrams
-    d = _discount(adjusted[0])
+    d = discounts[0]
     total = sum(adjusted[0].values())
     uniform = d * len(adjusted[0]) / total / len(words)
     lin.append({(w,): max(adjusted[0].get((w,), 0) - d, 0) / total + uniform for w in words})
     for n in range(2, order + 1):
-        d = _discount(adjusted[n - 1])
+        d, pruned = discounts[n - 1], pruned_mass[n - 1]
         by_history: dict[Ngram, list[tuple[str, int]]] = defaultdict(list)
         for g, a in adjusted[n - 1].items():
             by_history[g[:-1]].append((g[-1], a))
         level: dict[Ngram, float] = {}
         gamma: dict[Ngram, float] = {}
         for h, events in by_history.items():
-            total = sum(a for _, a in events)
-            gamma[h] = d * len(events) / total
+            total = sum(a for _, a in events) + pruned[h]
+            gamma[h] = (d * len(events) + pruned[h]) / total
             for w, a in events:
                 level[(*h, w)] = (a - d) / total + gamma[h] * lower(h[1:], w)
         gammas.append(gamma)
