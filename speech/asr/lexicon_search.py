@@ -4,7 +4,7 @@ hypothesis is a sequence of lexicon words.
 The beam search is torchaudio's ``ctc_decoder`` (flashlight-text): without a language model
 a word loop, as digit recognisers have always decoded, which removes the non-words that
 greedy character decoding produces ("fiven", "eght"); with an ARPA n-gram LM (KenLM inside
-flashlight) each word also scores ``lm_weight * log p(word | history) + word_score``. Spellings are in the model's tokens
+flashlight) each word also scores ``lm_weight * ln p(word | history) + word_score``. Spellings are in the model's tokens
 (characters, BPE pieces or phones); phone models always decode through a lexicon, their
 own unless another is given.
 
@@ -33,6 +33,10 @@ from speech.fileio import atomic_write
 from speech.text.tokenizer import LEXICON, Tokenizer
 from speech.text.tokens import BLANK, UNK
 
+# KenLM scores in log10; weights here apply to natural-log probabilities, as the acoustic
+# scores and the WFST graph's weights are, so one --lm-weight means the same in both searches
+LN10 = math.log(10.0)
+
 # log_probs [B, T, V] + lengths [B] -> one word string per utterance
 Search = Callable[[torch.Tensor, torch.Tensor], list[str]]
 
@@ -45,7 +49,7 @@ class Hypothesis:
     words: str
     score: float  # what the search ranks by
     am_score: float  # summed CTC log-probabilities (natural log) of the frames' path
-    lm_score: float  # KenLM's log10 p(words </s>), unweighted; 0 without an LM
+    lm_score: float  # ln p(words </s>) by the LM, unweighted; 0 without an LM
 
 
 class LexiconBeamSearch:
@@ -105,7 +109,7 @@ class LexiconBeamSearch:
         loaded = self._loaded
         options = LexiconDecoderOptions(  # torchaudio's ctc_decoder defaults but for beam and weights
             beam_size=self._beam_size, beam_size_token=loaded.tokens_dict.index_size(), beam_threshold=50,
-            lm_weight=lm_weight if self._has_lm else 0.0, word_score=word_score, unk_score=float("-inf"),
+            lm_weight=lm_weight * LN10 if self._has_lm else 0.0, word_score=word_score, unk_score=float("-inf"),
             sil_score=0.0, log_add=False, criterion_type=CriterionType.CTC)
         return CTCDecoder(nbest=1, lexicon=self._lexicon, word_dict=loaded.word_dict, tokens_dict=loaded.tokens_dict,
                           lm=loaded.lm, decoder_options=options, blank_token=BLANK, sil_token=self._boundary,
@@ -140,7 +144,7 @@ class LexiconBeamSearch:
             # acoustic and LM scores
             results = self._decoder.decoder.decode(padded[i].data_ptr(), int(lengths[i]) + 1, v)[:n]
             out.append([Hypothesis(" ".join(word_dict.get_entry(w) for w in r.words if w >= 0), r.score,
-                                   r.emittingModelScore, r.lmScore) for r in results])
+                                   r.emittingModelScore, r.lmScore * LN10) for r in results])
         return out
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
