@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from speech.asr.align import WordTime, align_words, ctm_lines, textgrid
+from speech.asr.align import EDGE_BLANK_SECONDS, WordTime, align_words, ctm_lines, textgrid
 from speech.cli import main
 from speech.errors import SpeechError
 from speech.text.tokenizer import CharTokenizer, load_tokenizer
@@ -17,12 +17,16 @@ FRAME = 0.03
 
 def test_word_times_follow_the_frames_of_their_tokens():
     tok = CharTokenizer(build_char_table(["one two"]))
-    # frames 0-1 silence, "one" at 2-4, a pause 5-9, <space> at 10, "two" at 11-13, silence to 16
-    frames = ["<blank>"] * 2 + ["o", "n", "e"] + ["<blank>"] * 5 + ["<space>"] + ["t", "w", "o"] + ["<blank>"] * 3
+    # frames 0-9 silence, "one" at 10-12, a pause 13-17, <space> at 18, "two" at 19-21, silence to 33
+    frames = ["<blank>"] * 10 + ["o", "n", "e"] + ["<blank>"] * 5 + ["<space>"] + ["t", "w", "o"] + ["<blank>"] * 12
     words = align_words(posteriors(tok.table, frames)[0], tok, "one two", FRAME)
     assert [w.word for w in words] == ["one", "two"]
-    assert words[0].start == pytest.approx(2 * FRAME) and words[0].end == pytest.approx(5 * FRAME)
-    assert words[1].start == pytest.approx(11 * FRAME) and words[1].end == pytest.approx(14 * FRAME)
+    edge = round(EDGE_BLANK_SECONDS / FRAME)  # blank frames a word may take beyond its spikes
+    assert edge == 8
+    # "one" takes 8 of the 10 leading blanks, and the pause up to the <space> spike
+    assert words[0].start == pytest.approx((10 - edge) * FRAME) and words[0].end == pytest.approx(18 * FRAME)
+    # "two" starts at its spike (the <space> spike just before it) and takes 8 trailing blanks
+    assert words[1].start == pytest.approx(19 * FRAME) and words[1].end == pytest.approx((22 + edge) * FRAME)
     assert all(w.confidence == pytest.approx(0.6, abs=1e-4) for w in words)
     # a word the audio does not support gets a low confidence
     wrong = align_words(posteriors(tok.table, frames)[0], tok, "one one", FRAME)
