@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech.audio import audio_duration, is_pipe, load_audio, load_wav_scp_entry, save_audio
+from speech.audio import audio_duration, fill_digital_silence, is_pipe, load_audio, load_wav_scp_entry, save_audio
 from speech.errors import AudioError
 
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
@@ -216,3 +216,16 @@ def test_save_audio_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         save_audio(tmp_path / "a.wav", np.array([0.0, np.nan], np.float32), 16000)
     assert not (tmp_path / "a.wav").exists()
+
+
+def test_fill_digital_silence_replaces_long_zero_runs_only():
+    rng = np.random.default_rng(1)
+    speech = (0.1 * rng.standard_normal(1600)).astype(np.float32)
+    x = np.concatenate([np.zeros(800, np.float32), speech, np.zeros(100, np.float32), speech]).astype(np.float32)
+    y = fill_digital_silence(x, 16000)  # 800 zeros = 50 ms: filled; 100 zeros = 6 ms: kept
+    assert np.count_nonzero(y[:800]) == 800
+    assert 20 * np.log10(np.sqrt(np.mean(y[:800] ** 2))) == pytest.approx(-75, abs=1)
+    assert np.array_equal(y[800:], x[800:])
+    assert np.array_equal(fill_digital_silence(x, 16000), y)  # deterministic
+    quiet = np.concatenate([speech, np.zeros(100, np.float32), speech])
+    assert fill_digital_silence(quiet, 16000) is quiet  # ordinary audio is returned as it is

@@ -109,24 +109,20 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
 
 
 def concatenate_with_pauses(wavs: list[str], out: Path, pause_s: float = 2.0) -> tuple[Path, list[tuple[float, float]]]:
-    """The wavs one after another with ``pause_s`` of pause before each (and at the end);
-    returns the file and each wav's (start, end) in it. Pauses hold the corpus's noise floor
-    (-75 dBFS, as speech.data.voices leaves in every recording), not digital zeros: the
-    model has never heard exact silence, and a real recording has a noise floor."""
+    """The wavs one after another with ``pause_s`` of digital silence before each (and at the
+    end), as edited audio has it; returns the file and each wav's (start, end) in it."""
     import numpy as np
     import soundfile as sf
 
-    rng = np.random.default_rng(0)
     parts, spans, t = [], [], 0.0
     rate = sf.info(wavs[0]).samplerate
-    floor = 10 ** (-75 / 20)
     for wav in wavs:
         audio, _ = sf.read(wav, dtype="float32")
-        parts += [(floor * rng.standard_normal(int(pause_s * rate))).astype(np.float32), audio]
+        parts += [np.zeros(int(pause_s * rate), dtype=np.float32), audio]
         t += pause_s
         spans.append((t, t + len(audio) / rate))
         t += len(audio) / rate
-    parts.append((floor * rng.standard_normal(int(pause_s * rate))).astype(np.float32))
+    parts.append(np.zeros(int(pause_s * rate), dtype=np.float32))
     sf.write(out, np.concatenate(parts), rate)
     return out, spans
 

@@ -37,7 +37,7 @@ from speech.asr.align import WordTime, align_words
 from speech.asr.lexicon_search import Search, make_search
 from speech.asr.model_dir import LoadedModel, load_model_dir
 from speech.asr.outputs import EXTENSIONS, FORMATS, TimedSegment, render
-from speech.audio import load_audio, stream_wav_scp_entry
+from speech.audio import fill_digital_silence, load_audio, stream_wav_scp_entry
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, read_key_value
 from speech.train.device import resolve_device
@@ -68,7 +68,7 @@ class Transcriber:
     def transcribe(self, audio: str | Path | np.ndarray) -> str:
         """One file path, or samples [N] float32 at the model's sample rate -> words."""
         samples = load_audio(audio, self.sample_rate) if isinstance(audio, (str, Path)) else audio
-        return self.transcribe_batch([samples])[0]
+        return self.transcribe_batch([fill_digital_silence(samples, self.sample_rate)])[0]
 
     def _outputs(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         feats = [self.loaded.frontend(np.asarray(w, dtype=np.float32)) for w in waves]
@@ -117,7 +117,7 @@ class Transcriber:
 def segments_of(chunks: Iterable[np.ndarray], mode: str, cfg: VadConfig, sample_rate: int) -> Iterator[Segment]:
     """``mode`` off: the whole recording; on: VAD segments; auto: whole when it is no longer
     than ``cfg.max_segment_s``, else VAD segments."""
-    chunks = iter(chunks)
+    chunks = (fill_digital_silence(c, sample_rate) for c in chunks)
     if mode == "on":
         yield from split_stream(chunks, cfg, sample_rate)
         return
