@@ -10,20 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from support.recipes import make_scratch_recipe, run_recipe, wer_of
-
-TINY_ASR = """
-model: {subsample: 3, hidden_size: 48, num_layers: 2, dropout: 0.0}
-trainer: {epochs: 3, lr: 0.003, metric: cer}
-cmvn: utterance
-max_frames: 8000
-num_threads: 1
-"""
+from support.recipes import make_scratch_recipe, run_recipe, wer_of, write_tiny_asr_config
 
 
 def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     recipe = make_scratch_recipe(tmp_path, "digits")
-    (tmp_path / "tiny.yaml").write_text(TINY_ASR)
+    write_tiny_asr_config(tmp_path / "tiny.yaml", epochs=3)
     proc = run_recipe(recipe, "--hours", "0.03", "--nj", "2", "--device", "cpu",
                       "--asr-config", str(tmp_path / "tiny.yaml"), timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

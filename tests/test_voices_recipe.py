@@ -17,7 +17,7 @@ from speech.data.datadir import DataDir
 from speech.data.voices import Voice, voice_problem
 from speech.errors import SpeechError
 from speech.text.rdata import R_LIBRARY, read_package_data, unserialize
-from support.recipes import REPO, make_scratch_recipe, run_recipe, wer_of
+from support.recipes import REPO, make_scratch_recipe, run_recipe, wer_of, write_tiny_asr_config
 
 LOCAL = REPO / "recipes" / "voices" / "local"
 VOICES = "flite-kal16,flite-awb,flite-slt,flite-rms,fest-ked,espeak-us-m5"
@@ -204,20 +204,12 @@ def test_sonnet_segments_from_the_sync_map(tmp_path):
 
 # --- end to end ----------------------------------------------------------------------------
 
-TINY_ASR = """
-model: {subsample: 3, hidden_size: 48, num_layers: 2, dropout: 0.0}
-trainer: {epochs: 2, lr: 0.003, metric: cer}
-cmvn: utterance
-max_frames: 8000
-num_threads: 1
-"""
-
 
 @pytest.mark.slow
 @needs_texts
 def test_tiny_voices_recipe_end_to_end(tmp_path):
     recipe = make_scratch_recipe(tmp_path, "voices")
-    (tmp_path / "tiny.yaml").write_text(TINY_ASR)
+    write_tiny_asr_config(tmp_path / "tiny.yaml", epochs=2)
     proc = run_recipe(recipe, "--hours", "0.05", "--nj", "2", "--device", "cpu", "--lm-order", "2",
                       "--asr-config", str(tmp_path / "tiny.yaml"), timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
