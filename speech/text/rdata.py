@@ -91,10 +91,13 @@ class _Unserializer:
             self.refs.append(name)
             return name
         if kind == _LIST:
-            attrs = self.item() if flags & _HAS_ATTR else None
+            # each node: [attributes] [tag] value, then the next node's flags; attributes of
+            # a pairlist carry nothing the data needs and are read past
             out: dict[str, Any] = {}
             node_flags = flags
             while True:
+                if node_flags & _HAS_ATTR:
+                    self.item()
                 tag = self.item() if node_flags & _HAS_TAG else None
                 out[tag if tag is not None else f"[{len(out)}]"] = self.item()
                 node_flags = self.int()
@@ -102,9 +105,6 @@ class _Unserializer:
                     break
                 if node_flags & 0xFF != _LIST:
                     raise self.fail(f"pairlist continued by type {node_flags & 0xFF}")
-                if node_flags & _HAS_ATTR:
-                    self.item()
-            del attrs  # attributes of a pairlist carry nothing the data needs
             return out
         if kind == _CHAR:
             n = self.int()
