@@ -76,8 +76,9 @@ def lm_weights(args: argparse.Namespace) -> tuple[float, float]:
     if args.lm_weight is not None or args.word_score is not None:
         raise SpeechError(f"--lm-params {args.lm_params} sets the LM weight and word score; "
                           "leave out --lm-weight and --word-score")
-    if args.lm is None:
-        raise SpeechError(f"--lm-params {args.lm_params} holds weights for an LM; give it with --lm ARPA")
+    if args.lm is None and args.graph is None:
+        raise SpeechError(f"--lm-params {args.lm_params} holds weights for an LM; give it with --lm ARPA "
+                          "(or the --graph made with it)")
     return load_lm_params(args.lm_params)
 
 
@@ -93,7 +94,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
     p.add_argument("--lm", type=Path, help="ARPA word LM for the lexicon search (speech train-lm)")
     p.add_argument("--lm-weight", type=float, help="LM weight (default 1.0)")
-    p.add_argument("--word-score", type=float, help="score added per word (default 0)")
+    p.add_argument("--word-score", type=float, help="score added per word, in both searches (default 0)")
     p.add_argument("--lm-params", type=Path,
                    help="LM weight and word score from this file (speech tune-lm's OUT_DIR/best.yaml)")
     p.add_argument("--nbest", type=int, help="also write the N best hypotheses (lexicon search only)")

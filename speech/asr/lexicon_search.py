@@ -41,6 +41,26 @@ LN10 = math.log(10.0)
 Search = Callable[[torch.Tensor, torch.Tensor], list[str]]
 
 
+def append_boundary_frame(log_probs: torch.Tensor, lengths: torch.Tensor,
+                          boundary_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """log_probs [B, T, V] + lengths [B] -> float32 CPU log_probs [B, T + 1, V] in which frame
+    ``lengths[b]`` is certainly the word boundary, and lengths [B] + 1.
+
+    Both lexicon searches end a word only on the boundary token, which a CTC model does not
+    emit after the last word: without one more frame holding it, a search prefers a shorter
+    last word ("one" -> "on", "oh" dropped; measured on the digits test set). Units without
+    a boundary token pass the blank's id, which changes no path's words."""
+    log_probs = log_probs.detach().float().cpu()
+    lengths = lengths.cpu().long()
+    b, t, v = log_probs.shape
+    padded = torch.full((b, t + 1, v), -1e4)
+    padded[:, :t] = log_probs
+    rows = torch.arange(b)
+    padded[rows, lengths] = -1e4  # in a padded batch this frame held padding output
+    padded[rows, lengths, boundary_id] = 0.0
+    return padded, lengths + 1
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     """One entry of an n-best list, with flashlight's scores:
@@ -126,23 +146,13 @@ class LexiconBeamSearch:
         first (at most the beam size). Their word sequences differ: flashlight merges
         hypotheses that reach the same lexicon node with the same LM state, and after the
         final boundary frame every hypothesis is at the root, its LM state set by its words."""
-        # flashlight ends a word only on the boundary token, which a CTC model does not emit
-        # after the last word: without one more frame holding it, the search prefers a
-        # shorter last word ("one" -> "on", "oh" dropped). Measured on the digits test set.
-        log_probs = log_probs.detach().float().cpu()
-        lengths = lengths.cpu().long()
-        b, t, v = log_probs.shape
-        padded = torch.full((b, t + 1, v), -1e4)
-        padded[:, :t] = log_probs
-        rows = torch.arange(b)
-        padded[rows, lengths] = -1e4  # in a padded batch this frame held padding output
-        padded[rows, lengths, self._boundary_id] = 0.0
+        padded, lengths = append_boundary_frame(log_probs, lengths, self._boundary_id)
         word_dict = self._decoder.word_dict
         out = []
-        for i in range(b):
+        for i in range(padded.shape[0]):
             # flashlight's own results (sorted best first): torchaudio's hypotheses drop the
             # acoustic and LM scores
-            results = self._decoder.decoder.decode(padded[i].data_ptr(), int(lengths[i]) + 1, v)[:n]
+            results = self._decoder.decoder.decode(padded[i].data_ptr(), int(lengths[i]), padded.shape[2])[:n]
             out.append([Hypothesis(" ".join(word_dict.get_entry(w) for w in r.words if w >= 0), r.score,
                                    r.emittingModelScore, r.lmScore * LN10) for r in results])
         return out
@@ -182,15 +192,17 @@ def load_lm_params(path: str | Path) -> tuple[float, float]:
 def make_search(tokenizer: Tokenizer, model_dir: Path, lexicon: str | Path | None = None,
                 beam_size: int = 20, lm: str | Path | None = None, lm_weight: float = 1.0,
                 word_score: float = 0.0, graph: str | Path | None = None) -> Search:
-    """With ``graph``, the WFST search through GRAPH/TLG.fst (speech make-graph); else greedy
+    """With ``graph``, the WFST search through GRAPH/TLG.fst (speech make-graph) with the same
+    objective as the lexicon search (LM weight, word score, final boundary frame); else greedy
     CTC for character and BPE models without ``lexicon``; otherwise the lexicon beam search
     (phone models default to their own lexicon.txt), with ``lm`` if given."""
     if graph is not None:
-        if lexicon is not None or lm is not None or word_score:
-            raise SpeechError("--graph already holds the lexicon and LM; leave out --lexicon, --lm and --word-score")
+        if lexicon is not None or lm is not None:
+            raise SpeechError("--graph already holds the lexicon and LM; leave out --lexicon and --lm")
         from speech.asr.wfst import WfstSearch
 
-        return WfstSearch(graph, lm_weight=lm_weight)
+        boundary_id = tokenizer.table.symbols.index(tokenizer.word_boundary)
+        return WfstSearch(graph, boundary_id, lm_weight=lm_weight, word_score=word_score)
     if lm is not None and lexicon is None and tokenizer.greedy_gives_words:
         raise SpeechError("an LM needs a lexicon to search (--lexicon LANG_DIR/lexicon.txt)")
     if lexicon is None and not tokenizer.greedy_gives_words:

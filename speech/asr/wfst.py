@@ -6,13 +6,18 @@
 - L, the lexicon: word spellings in the model's tokens (characters, BPE pieces or phones),
   the word on the first arc. Spellings that are prefixes of others or shared by several
   words get disambiguation symbols #1, #2, ... (as Kaldi's add_lex_disambig.pl); #0 passes
-  G's back-off arcs; the character boundary ``<space>`` is optional between words.
+  G's back-off arcs. With characters every word ends with the boundary ``<space>`` and
+  more boundaries may come between words, as in flashlight's lexicon search (its silence
+  token); the search appends a boundary frame for the last word, as flashlight's does.
 - G, the grammar: an ARPA n-gram LM converted by kaldilm (Kaldi's arpa2fst), or without an
   LM a loop over the lexicon's words.
 
 Graphs are built with kaldifst (OpenFst) and searched with kaldi-decoder's FasterDecoder
 (Kaldi's beam search) over the CTC log-probabilities scaled by 1 / lm_weight, Kaldi's
-acoustic scale. Labels in the graph are token id + 1 (0 is epsilon).
+acoustic scale; a word score (flashlight's per-word bonus) is a cost on every word arc,
+composed into the graph when the search is made, so one graph serves every tuned pair.
+Both searches thus rank paths by the same score, am + lm_weight * ln p(words) + word_score
+* |words|. Labels in the graph are token id + 1 (0 is epsilon).
 
 ``speech make-graph LANG_DIR GRAPH_DIR [--lm ARPA]`` writes GRAPH_DIR/TLG.fst and
 GRAPH_DIR/words.txt; ``speech decode-asr --graph GRAPH_DIR`` decodes with it.
@@ -29,11 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speech.asr.lexicon_search import append_boundary_frame
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
 from speech.lm.ngram import ArpaModel
 from speech.text.tokenizer import LEXICON, Tokenizer, load_tokenizer, read_lexicon
-from speech.text.tokens import SPACE
+from speech.text.tokens import BLANK, SPACE
 
 GRAPH, WORDS = "TLG.fst", "words.txt"
 EPS, BACKOFF, BOS, EOS = "<eps>", "#0", "<s>", "</s>"
@@ -80,7 +86,8 @@ def ctc_topology(num_tokens: int, disambig_labels: list[int]):
 
 
 def lexicon_fst(entries: list[tuple[str, list[str]]], token_label: dict[str, int], word_id: dict[str, int]):
-    """L: a loop through state 0 spelling each word; #0:#0 and (characters) <space>:eps loops."""
+    """L: a loop through state 0 spelling each word (its spelling ends with <space> for
+    characters); #0:#0 and (characters) <space>:eps loops."""
     fst_lib = _fst()
     lex = fst_lib.StdVectorFst()
     lex.start = lex.add_state()
@@ -118,6 +125,8 @@ def build_graph(tokenizer: Tokenizer, lexicon: dict[str, list[list[str]]], arpa:
     unknown = sorted({t for _, s in entries for t in s} - set(tokenizer.table.symbols))
     if unknown:
         raise SpeechError(f"the lexicon uses symbols the model does not have: {' '.join(unknown[:5])}")
+    if tokenizer.word_boundary != BLANK:
+        entries = [(w, [*s, tokenizer.word_boundary]) for w, s in entries]
     entries, highest = add_disambig(entries)
     symbols = tokenizer.table.symbols
     token_label = {s: i + 1 for i, s in enumerate(symbols)}
@@ -160,9 +169,14 @@ def build_graph(tokenizer: Tokenizer, lexicon: dict[str, list[list[str]]], arpa:
 
 class WfstSearch:
     """log_probs [B, T, V] + lengths [B] -> one word string per utterance, by Kaldi's beam
-    search through TLG."""
+    search through TLG.
 
-    def __init__(self, graph_dir: str | Path, beam: float = 16.0, max_active: int = 7000, lm_weight: float = 1.0):
+    boundary_id: the tokenizer's word-boundary token (the blank's id for units without one),
+    given one extra frame at the end as the lexicon search does.
+    """
+
+    def __init__(self, graph_dir: str | Path, boundary_id: int, beam: float = 16.0, max_active: int = 7000,
+                 lm_weight: float = 1.0, word_score: float = 0.0):
         fst_lib = _fst()
         graph_dir = Path(graph_dir)
         if not (graph_dir / GRAPH).is_file():
@@ -172,16 +186,39 @@ class WfstSearch:
         for line in (graph_dir / WORDS).read_text(encoding="utf-8").splitlines():
             word, i = line.split()
             self.words[int(i)] = word
+        if word_score:
+            # the graph's scores are divided by lm_weight (acoustics scaled by 1 / lm_weight),
+            # so flashlight's word_score is word_score / lm_weight here
+            self.graph = self._with_word_cost(-word_score / lm_weight)
+        self.boundary_id = boundary_id
         self.beam, self.max_active = beam, max_active
         self.scale = 1.0 / lm_weight
+
+    def _with_word_cost(self, cost: float):
+        """TLG o W, where W is one state looping over every word with ``cost`` (other
+        output labels, #0 and sentence marks, cost nothing). About 3 s for a 1.4M-state graph."""
+        fst_lib = _fst()
+        w = fst_lib.StdVectorFst()
+        w.start = w.add_state()
+        w.set_final(state=0, weight=0)
+        for i, word in sorted(self.words.items()):
+            if i:
+                w.add_arc(state=0, arc=fst_lib.StdArc(ilabel=i, olabel=i, nextstate=0,
+                                                      weight=0 if word in (BACKOFF, BOS, EOS) else cost))
+        fst_lib.arcsort(self.graph, sort_type="olabel")
+        tlg = fst_lib.compose(self.graph, w)
+        tlg = fst_lib.StdVectorFst(tlg) if not isinstance(tlg, fst_lib.StdVectorFst) else tlg
+        fst_lib.arcsort(tlg, sort_type="ilabel")
+        return tlg
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         from kaldi_decoder import DecodableCtc, FasterDecoder, FasterDecoderOptions
 
         fst_lib = _fst()
+        log_probs, lengths = append_boundary_frame(log_probs, lengths, self.boundary_id)
         out = []
         for i in range(log_probs.shape[0]):
-            scores = (log_probs[i, : int(lengths[i])].detach().float().cpu() * self.scale).numpy()
+            scores = (log_probs[i, : int(lengths[i])] * self.scale).numpy()
             decoder = FasterDecoder(self.graph, FasterDecoderOptions(beam=self.beam, max_active=self.max_active))
             decoder.decode(DecodableCtc(np.ascontiguousarray(scores)))
             ok, path = decoder.get_best_path()
