@@ -6,8 +6,9 @@ Usage: .venv/bin/python tools/bench/transcribe.py --model recipes/voices/exp/bls
            [--minutes 10 60] [--threads 1]
 
 1. Decoders on the same posteriors (the model run once over DATA's features), one thread:
-   greedy CTC, the lexicon beam search (word loop), the lexicon beam search with the LM,
-   and the WFST search through TLG with the same lexicon and LM. Without --lm, a bigram
+   greedy CTC, the lexicon beam search (word loop), the lexicon beam search with the LM
+   (beam 20, and beam 2000, where it finds the WFST's paths), and the WFST search through
+   TLG with the same lexicon and LM. Without --lm, a bigram
    estimated on DATA's transcripts; without --graph, TLG is built from LANG and the LM.
    Real-time factor = decoding seconds over audio seconds (model time printed apart).
 2. ``speech transcribe`` end to end (reading, VAD, features, model, lexicon search, word
@@ -65,6 +66,8 @@ def decoder_rtf(model_dir: Path, data: Path, lang: Path, lm: Path | None, graph:
         "greedy": make_search(loaded.tokenizer, model_dir),
         "lexicon beam": make_search(loaded.tokenizer, model_dir, lexicon),
         f"lexicon beam + LM ({lm.name})": make_search(loaded.tokenizer, model_dir, lexicon, lm=lm),
+        # the beam at which flashlight finds the WFST's paths (voices dev/test within 0.5 WER)
+        "lexicon beam 2000 + LM": make_search(loaded.tokenizer, model_dir, lexicon, 2000, lm),
         "WFST (TLG, same LM)": make_search(loaded.tokenizer, model_dir, graph=graph),
     }
     base = None
