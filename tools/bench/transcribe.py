@@ -8,8 +8,8 @@ Usage: .venv/bin/python tools/bench/transcribe.py --model recipes/voices/exp/bls
 1. Decoders on the same posteriors (the model run once over DATA's features), one thread:
    greedy CTC, the lexicon beam search (word loop), the lexicon beam search with the LM
    (beam 20, and beam 2000, where it finds the WFST's paths), and the WFST search through
-   TLG with the same lexicon and LM. Without --lm, a bigram
-   estimated on DATA's transcripts; without --graph, TLG is built from LANG and the LM.
+   TLG with the same lexicon and LM. Without --lm, a bigram estimated on DATA's
+   transcripts; without --graph, TLG is built from LANG and the LM.
    Real-time factor = decoding seconds over audio seconds (model time printed apart).
 2. ``speech transcribe`` end to end (reading, VAD, features, model, lexicon search, word
    alignment, JSON output) on recordings of each ``--minutes`` length, made by repeating
