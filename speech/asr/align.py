@@ -24,13 +24,13 @@ import torch
 import torchaudio.functional as taf
 
 from speech.asr.dataset import FeatureDataset
-from speech.asr.decode import batch_loader, run_model
+from speech.asr.inference import feature_loader, run_model
 from speech.asr.model_dir import load_model_dir
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key, read_key_value
 from speech.logs import setup_logging
 from speech.text.tokenizer import Tokenizer
-from speech.train.device import resolve_device
+from speech.device import resolve_device
 
 log = logging.getLogger("speech.align")
 
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
     ctm: dict[str, list[str]] = {}
     grids: dict[str, str] = {}
     failed = 0
-    for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):
+    for batch, log_probs, out_lengths in run_model(loaded.model, feature_loader(dataset, args.max_frames), device):
         for i, utt in enumerate(batch.utt_ids):
             try:
                 words = align_words(log_probs[i, : out_lengths[i]], loaded.tokenizer, text.get(utt, ""),

@@ -21,40 +21,17 @@ import argparse
 import logging
 import time
 from pathlib import Path
-from typing import Iterator
 
-import torch
-
-from speech.asr.dataset import Batch, FeatureDataset, collate
+from speech.asr.dataset import FeatureDataset
+from speech.asr.inference import feature_loader, run_model
 from speech.asr.lexicon_search import Hypothesis, LexiconBeamSearch, load_lm_params, make_search
 from speech.asr.model_dir import load_model_dir
-from speech.data.sampler import BucketBatchSampler
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key, write_key_value
 from speech.logs import setup_logging
-from speech.train.device import resolve_device
+from speech.device import resolve_device
 
 log = logging.getLogger("speech.decode")
-
-
-def batch_loader(dataset: FeatureDataset, max_frames: int, max_batch: int = 256, shuffle: bool = False,
-                 seed: int = 0, rank: int = 0, world_size: int = 1) -> torch.utils.data.DataLoader:
-    """A DataLoader over length-bucketed batches of ``dataset`` (this rank's share)."""
-    sampler = BucketBatchSampler(dataset.lengths, max_frames, max_batch, shuffle=shuffle, seed=seed,
-                                 rank=rank, world_size=world_size)
-    # its own generator: a DataLoader draws a seed from torch's global RNG each time it is
-    # iterated, which would make a run resumed mid-epoch diverge from an uninterrupted one
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                                       generator=torch.Generator().manual_seed(seed))
-
-
-def run_model(model: torch.nn.Module, loader, device: torch.device) -> Iterator[tuple[Batch, torch.Tensor, torch.Tensor]]:
-    """Yield (batch on device, log_probs [B, T', V], out_lengths [B]) without gradients."""
-    with torch.no_grad():
-        for batch in loader:
-            batch = batch.to(device)
-            log_probs, out_lengths = model(batch.feats, batch.feat_lengths)
-            yield batch, log_probs, out_lengths
 
 
 def write_nbest(decode_dir: Path, nbest: dict[str, list[Hypothesis]]) -> None:
@@ -117,7 +94,7 @@ def main(argv: list[str]) -> int:
     t0 = time.time()
     hyps: dict[str, str] = {}
     nbest: dict[str, list[Hypothesis]] = {}
-    for batch, log_probs, out_lengths in run_model(loaded.model, batch_loader(dataset, args.max_frames), device):
+    for batch, log_probs, out_lengths in run_model(loaded.model, feature_loader(dataset, args.max_frames), device):
         if args.nbest is None:
             hyps.update(zip(batch.utt_ids, search(log_probs, out_lengths)))
         else:

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from speech.asr.dataset import Batch, FeatureDataset
-from speech.asr.decode import batch_loader, run_model
+from speech.asr.inference import feature_loader, run_model
 from speech.asr.frontend import Frontend
 from speech.asr.model import BlstmCtc, greedy_ctc_decode
 from speech.asr.model_dir import WEIGHTS, AsrConfig, save_weights, write_model_dir
@@ -42,7 +42,7 @@ from speech.fileio import atomic_write
 from speech.logs import setup_logging
 from speech.text.tokenizer import load_tokenizer
 from speech.train import Trainer
-from speech.train.device import resolve_device
+from speech.device import resolve_device
 from speech.train.distributed import init_distributed, rank_device
 
 log = logging.getLogger("speech.train_asr")
@@ -128,9 +128,9 @@ def main(argv: list[str]) -> int:
     torch.manual_seed(cfg.trainer.seed)  # the same initial weights on every rank and every run
     model = BlstmCtc(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
-    train_loader = batch_loader(train_set, cfg.max_frames, cfg.max_batch, shuffle=True, seed=cfg.trainer.seed,
+    train_loader = feature_loader(train_set, cfg.max_frames, cfg.max_batch, shuffle=True, seed=cfg.trainer.seed,
                                 rank=dist.rank, world_size=dist.world_size)
-    dev_loader = batch_loader(dev_set, cfg.max_frames, cfg.max_batch)
+    dev_loader = feature_loader(dev_set, cfg.max_frames, cfg.max_batch)
     log.info("training %s: %d parameters on %s x %d; %d train / %d dev utterances; %d batches per epoch "
              "per rank, %.1f%% padded frames", exp, n_params, device, dist.world_size, len(train_set),
              len(dev_set), len(train_loader.batch_sampler), 100 * train_loader.batch_sampler.padded_fraction())

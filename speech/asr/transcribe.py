@@ -40,7 +40,7 @@ from speech.asr.outputs import EXTENSIONS, FORMATS, TimedSegment, render
 from speech.audio import fill_digital_silence, load_audio, stream_wav_scp_entry
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, read_key_value
-from speech.train.device import resolve_device
+from speech.device import resolve_device
 from speech.vad import Segment, VadConfig, split_stream
 
 AUDIO_EXTENSIONS = {"." + ext.lower() for ext in soundfile.available_formats()} | {".mp3", ".ogg", ".opus"}

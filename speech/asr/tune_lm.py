@@ -25,14 +25,14 @@ from typing import Iterable, Mapping, Sequence
 import torch
 
 from speech.asr.dataset import FeatureDataset
-from speech.asr.decode import batch_loader, run_model
+from speech.asr.inference import feature_loader, run_model
 from speech.asr.lexicon_search import LexiconBeamSearch, make_search, save_lm_params
 from speech.asr.model_dir import load_model_dir
 from speech.asr.score import ErrorStats, compute_error_stats
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, read_key_value
 from speech.logs import setup_logging
-from speech.train.device import resolve_device
+from speech.device import resolve_device
 
 log = logging.getLogger("speech.tune_lm")
 
@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
 
     t0 = time.time()
     outputs = [(batch.utt_ids, log_probs.cpu(), out_lengths.cpu()) for batch, log_probs, out_lengths in
-               run_model(loaded.model, batch_loader(dataset, args.max_frames), device)]
+               run_model(loaded.model, feature_loader(dataset, args.max_frames), device)]
     log.info("acoustic model over %d utterances in %.1f s; searching %d x %d weights", len(dataset.utt_ids),
              time.time() - t0, len(lm_weights), len(word_scores))
     t0 = time.time()

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from speech.asr.dataset import FeatureDataset  # noqa: E402
-from speech.asr.decode import batch_loader, run_model  # noqa: E402
+from speech.asr.inference import feature_loader, run_model  # noqa: E402
 from speech.asr.lexicon_search import make_search  # noqa: E402
 from speech.asr.model_dir import load_model_dir  # noqa: E402
 from speech.asr.wfst import main as make_graph  # noqa: E402
@@ -50,7 +50,7 @@ def decoder_rtf(model_dir: Path, data: Path, lang: Path, lm: Path | None, graph:
     loaded = load_model_dir(model_dir)
     dataset = FeatureDataset(data, loaded.frontend)
     t0 = time.perf_counter()
-    outputs = [(lp.clone(), n.clone()) for _, lp, n in run_model(loaded.model, batch_loader(dataset, 40000), "cpu")]
+    outputs = [(lp.clone(), n.clone()) for _, lp, n in run_model(loaded.model, feature_loader(dataset, 40000), "cpu")]
     model_seconds = time.perf_counter() - t0
     audio = sum(dataset.lengths) * loaded.cfg.features.frame_shift_ms / 1000
     if lm is None:
