@@ -50,3 +50,11 @@ def save_config(cfg, path: str | os.PathLike) -> None:
     data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
     with atomic_write(path) as f:
         f.write(OmegaConf.to_yaml(OmegaConf.create(data)))
+
+
+def config_from_dict(cls: type[T], data: dict, source: str | os.PathLike) -> T:
+    """``cls`` defaults <- ``data`` (a mapping read from ``source``, which errors name)."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), data))  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        raise SpeechError(f"{source}: {e.msg if hasattr(e, 'msg') else e}") from None

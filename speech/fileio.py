@@ -16,8 +16,9 @@ from speech.errors import SpeechError
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success rename it onto ``path``.
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name (safetensors,
+    torch.save, OpenFst); on success it is synced to disk and renamed onto ``path``.
 
     On an exception the temporary file is removed and ``path`` is left as it was.
     """
@@ -29,15 +30,28 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
-            yield f
-            f.flush()
+        os.close(fd)
+        yield Path(tmp)
+        # fsync before the rename: after a crash the name then points at the whole file,
+        # never at an empty one that a re-run would take as complete
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success rename it onto ``path``
+    (:func:`atomic_path`).
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        yield f
 
 
 def kaldi_sort_key(key: str) -> bytes:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from speech.asr.align import EDGE_BLANK_SECONDS, WordTime, align_words, ctm_lines, textgrid
+from speech.alignment import TimeSpan, ctm_lines, textgrid
+from speech.asr.align import EDGE_BLANK_SECONDS, align_words
 from speech.cli import main
 from speech.errors import SpeechError
 from speech.text.tokenizer import CharTokenizer, load_tokenizer
@@ -20,7 +21,7 @@ def test_word_times_follow_the_frames_of_their_tokens():
     # frames 0-9 silence, "one" at 10-12, a pause 13-17, <space> at 18, "two" at 19-21, silence to 33
     frames = ["<blank>"] * 10 + ["o", "n", "e"] + ["<blank>"] * 5 + ["<space>"] + ["t", "w", "o"] + ["<blank>"] * 12
     words = align_words(posteriors(tok.table, frames)[0], tok, "one two", FRAME)
-    assert [w.word for w in words] == ["one", "two"]
+    assert [w.label for w in words] == ["one", "two"]
     edge = round(EDGE_BLANK_SECONDS / FRAME)  # blank frames a word may take beyond its spikes
     assert edge == 8
     # "one" takes 8 of the 10 leading blanks, and the pause up to the <space> spike
@@ -54,9 +55,9 @@ def test_word_spans_of_each_unit(tmp_path):
 
 
 def test_ctm_and_textgrid_formats():
-    words = [WordTime("one", 0.12, 0.45, 0.91), WordTime("two", 0.6, 0.93, 0.5)]
+    words = [TimeSpan("one", 0.12, 0.45, 0.91), TimeSpan("two", 0.6, 0.93, 0.5)]
     assert ctm_lines("utt1", words) == ["utt1 1 0.12 0.33 one 0.910", "utt1 1 0.60 0.33 two 0.500"]
-    grid = textgrid(words, duration=1.2)
+    grid = textgrid({"words": words}, duration=1.2)
     assert 'class = "IntervalTier"' in grid and "intervals: size = 5" in grid
     labels = [line.split("=")[1].strip() for line in grid.splitlines() if line.strip().startswith("text =")]
     assert labels == ['""', '"one"', '""', '"two"', '""']

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from speech.asr.model import BlstmCtc, BlstmCtcConfig, greedy_ctc_decode, stack_frames
+from speech.asr.model import BlstmCtc, BlstmCtcConfig, stack_frames
+from speech.ctc import greedy_ctc_decode
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from speech.asr.lexicon_search import LexiconBeamSearch
-from speech.asr.model import greedy_ctc_decode
+from speech.ctc import greedy_ctc_decode
 from speech.errors import SpeechError
 from support.posteriors import posteriors
 from speech.text.tokenizer import CharTokenizer

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from speech.asr.lexicon_search import LexiconBeamSearch, make_search
+from speech.asr.lexicon_search import LexiconBeamSearch
+from speech.asr.search import make_search
 from speech.cli import main
 from speech.errors import SpeechError
 from speech.lm.ngram import BOS, EOS, UNK, ArpaModel, estimate, write_arpa

@@ -9,7 +9,8 @@ import shutil
 import pytest
 import torch
 
-from speech.asr.lexicon_search import LexiconBeamSearch, make_search
+from speech.asr.lexicon_search import LexiconBeamSearch
+from speech.asr.search import make_search
 from speech.cli import main
 from speech.text.g2p import cmu_phones, festival_g2p
 from speech.text.prepare_lang import prepare_lang

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from speech.asr.lexicon_search import LexiconBeamSearch, load_lm_params
+from speech.asr.lexicon_search import LexiconBeamSearch
+from speech.asr.search import load_lm_params
 from speech.asr.score import ErrorStats, compute_error_stats, score_dir
 from speech.asr.tune_lm import GridPoint, tune
 from speech.cli import main

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech.asr.align import WordTime
+from speech.alignment import TimeSpan
 from speech.asr.outputs import TimedSegment, cues, render
 from speech.audio import load_audio, stream_wav_scp_entry
 from speech.data.voices import RenderItem, Voice, render as synthesize
@@ -95,8 +95,8 @@ def test_streamed_audio_equals_loaded_audio(tmp_path):
         list(stream_wav_scp_entry(str(tmp_path / "missing.wav"), RATE))
 
 
-SEGMENTS = [TimedSegment(0.5, 2.0, [WordTime("one", 0.6, 0.9, 0.9), WordTime("two", 1.0, 1.4, 0.8)]),
-            TimedSegment(3661.0, 3663.5, [WordTime(f"w{i}", 3661.0 + i * 0.2, 3661.1 + i * 0.2, 0.5)
+SEGMENTS = [TimedSegment(0.5, 2.0, [TimeSpan("one", 0.6, 0.9, 0.9), TimeSpan("two", 1.0, 1.4, 0.8)]),
+            TimedSegment(3661.0, 3663.5, [TimeSpan(f"w{i}", 3661.0 + i * 0.2, 3661.1 + i * 0.2, 0.5)
                                           for i in range(12)])]
 
 

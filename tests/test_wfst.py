@@ -9,8 +9,12 @@ import random
 import pytest
 import torch
 
-from speech.asr.lexicon_search import LexiconBeamSearch, save_lm_params
-from speech.asr.wfst import GRAPH, WORDS, WfstSearch, add_disambig, build_graph
+from speech.asr.lexicon_search import LexiconBeamSearch
+from speech.asr.search import save_lm_params
+from speech.asr.wfst_search import WfstSearch
+from speech.graph.build import GRAPH, WORDS
+from speech.graph.lexicon import add_disambig
+from speech.graph.make_graph import ctc_graph
 from speech.cli import main
 from speech.errors import SpeechError
 from speech.lm.ngram import estimate, write_arpa
@@ -27,7 +31,7 @@ def toy():
 
 
 def save_graph(tmp_path, tok, lexicon, arpa=None, name="graph"):
-    tlg, words = build_graph(tok, lexicon, arpa)
+    tlg, words = ctc_graph(tok, lexicon, arpa)
     out = tmp_path / name
     out.mkdir()
     tlg.write(str(out / GRAPH))
@@ -138,7 +142,7 @@ def test_lm_in_the_graph_decides_what_the_acoustics_cannot(tmp_path):
 def test_lexicon_with_unknown_tokens_is_an_error():
     _, tok, _ = toy()
     with pytest.raises(SpeechError, match="symbols the model does not have"):
-        build_graph(tok, {"zebra": [list("zebra")]})
+        ctc_graph(tok, {"zebra": [list("zebra")]})
 
 
 def test_make_graph_and_decode_with_it(tmp_path):

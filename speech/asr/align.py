@@ -17,36 +17,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchaudio.functional as taf
 
+from speech.alignment import TimeSpan, ctm_lines, textgrid
 from speech.asr.dataset import FeatureDataset
 from speech.asr.inference import feature_loader, run_model
 from speech.asr.model_dir import load_model_dir
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key, read_key_value
 from speech.logs import setup_logging
 from speech.text.tokenizer import Tokenizer
-from speech.device import resolve_device
 
 log = logging.getLogger("speech.align")
-
-
-@dataclass(frozen=True)
-class WordTime:
-    word: str
-    start: float  # seconds
-    end: float
-    confidence: float
 
 
 EDGE_BLANK_SECONDS = 0.25
 
 
-def align_words(log_probs: torch.Tensor, tokenizer: Tokenizer, text: str, frame_seconds: float) -> list[WordTime]:
+def align_words(log_probs: torch.Tensor, tokenizer: Tokenizer, text: str, frame_seconds: float) -> list[TimeSpan]:
     """Word times of ``text`` in ``log_probs`` [T, V] (one utterance's CTC output, T frames
     of ``frame_seconds``). Raises SpeechError when the transcript cannot fit in T frames."""
     spans_of_words = tokenizer.word_spans(text)
@@ -74,36 +66,9 @@ def align_words(log_probs: torch.Tensor, tokenizer: Tokenizer, text: str, frame_
         following = spans[last + 1].start if last + 1 < len(spans) else num_frames
         start = max(preceding, spans[first].start - extra)
         end = min(following, spans[last].end + extra)
-        words.append(WordTime(word, start * frame_seconds, end * frame_seconds,
+        words.append(TimeSpan(word, start * frame_seconds, end * frame_seconds,
                               sum(s.score for s in mine) / len(mine)))
     return words
-
-
-def ctm_lines(utt: str, words: list[WordTime]) -> list[str]:
-    return [f"{utt} 1 {w.start:.2f} {w.end - w.start:.2f} {w.word} {w.confidence:.3f}" for w in words]
-
-
-def textgrid(words: list[WordTime], duration: float) -> str:
-    """A Praat TextGrid (long text format) with a ``words`` tier; gaps are empty intervals."""
-    intervals: list[tuple[float, float, str]] = []
-    t = 0.0
-    for w in words:
-        if w.start > t:
-            intervals.append((t, w.start, ""))
-        intervals.append((w.start, w.end, w.word))
-        t = w.end
-    end = max(duration, t)
-    if end > t or not intervals:
-        intervals.append((t, end, ""))
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end:.3f}",
-             "tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"',
-             '        name = "words"', "        xmin = 0", f"        xmax = {end:.3f}",
-             f"        intervals: size = {len(intervals)}"]
-    for i, (a, b, label) in enumerate(intervals, 1):
-        text = label.replace('"', '""')
-        lines += [f"        intervals [{i}]:", f"            xmin = {a:.3f}", f"            xmax = {b:.3f}",
-                  f'            text = "{text}"']
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str]) -> int:
@@ -137,7 +102,7 @@ def main(argv: list[str]) -> int:
                 failed += 1
                 continue
             ctm[utt] = ctm_lines(utt, words)
-            grids[utt] = textgrid(words, float(batch.feat_lengths[i]) * loaded.cfg.features.frame_shift_ms / 1000)
+            grids[utt] = textgrid({"words": words}, float(batch.feat_lengths[i]) * loaded.cfg.features.frame_shift_ms / 1000)
     if not ctm:
         raise SpeechError(f"{args.data_dir}: no utterance could be aligned (see {args.out_dir}/log/align.log)")
     for utt, grid in grids.items():

@@ -49,6 +49,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         for name in ("feats.scp", "utt2num_frames") + (("text",) if tokens else ()):
             if not (data_dir / name).is_file():
                 raise DataDirError(f"{data_dir}/{name}: missing; run the feature stage (speech compute-fbank) first")
+        self.data_dir = data_dir
         self.frontend = frontend
         self.augmenter = augmenter
         self.epoch = 0
@@ -64,6 +65,12 @@ class FeatureDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.utt_ids)
+
+    def feature_dim(self) -> int:
+        """D of the stored features (read from the first utterance)."""
+        if not self.utt_ids:
+            raise DataDirError(f"{self.data_dir}/feats.scp: no utterances")
+        return int(np.asarray(self.feats[self.utt_ids[0]]).shape[1])
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

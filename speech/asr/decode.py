@@ -10,9 +10,12 @@ models always search a lexicon (their own by default). Writes DECODE_DIR/text (K
   ``<utt>-<rank> words`` (rank 1 is the line of DECODE_DIR/text);
 - DECODE_DIR/nbest_scores: ``<utt>-<rank> score am_score lm_score`` as flashlight ranks
   them: score = am_score + lm_weight * lm_score + word_score * words, am_score the CTC
-  log-probability (natural log), lm_score KenLM's log10 probability of the words.
+  log-probability and lm_score the LM's probability of the words, both natural logs (KenLM's
+  log10 scores are converted, so that one LM weight means the same in both searches).
 
-Every file is written atomically.
+Every decode dir also gets DECODE_DIR/decoding.yaml, the search it was made with (lexicon,
+LM or graph, beam and weights); ``speech pick-decoding`` copies the one with the best dev
+WER into the model dir. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from pathlib import Path
 
 from speech.asr.dataset import FeatureDataset
 from speech.asr.inference import feature_loader, run_model
-from speech.asr.lexicon_search import Hypothesis, LexiconBeamSearch, load_lm_params, make_search
+from speech.asr.lexicon_search import Hypothesis, LexiconBeamSearch
 from speech.asr.model_dir import load_model_dir
+from speech.asr.search import DECODING, DecodingSetup, load_lm_params
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key, write_key_value
 from speech.logs import setup_logging
-from speech.device import resolve_device
 
 log = logging.getLogger("speech.decode")
 
@@ -79,6 +83,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     lm_weight, word_score = lm_weights(args)
+    setup = DecodingSetup(args.lexicon, args.lm, args.graph, args.beam_size, lm_weight, word_score)
     if args.nbest is not None and not 1 <= args.nbest <= args.beam_size:
         raise SpeechError(f"--nbest {args.nbest}: give 1 to {args.beam_size} (--beam-size); the search keeps "
                           "no more hypotheses than its beam")
@@ -86,8 +91,7 @@ def main(argv: list[str]) -> int:
     device = resolve_device(args.device)
     loaded = load_model_dir(args.model_dir, device)
     dataset = FeatureDataset(args.data_dir, loaded.frontend)
-    search = make_search(loaded.tokenizer, args.model_dir, args.lexicon, args.beam_size, args.lm, lm_weight,
-                         word_score, args.graph)
+    search = setup.make(loaded.tokenizer, args.model_dir)
     if args.nbest is not None and not isinstance(search, LexiconBeamSearch):
         raise SpeechError("--nbest needs the lexicon beam search: add --lexicon LANG_DIR/lexicon.txt "
                           "(greedy and --graph decoding give one hypothesis)")
@@ -104,6 +108,7 @@ def main(argv: list[str]) -> int:
     if args.nbest is not None:
         write_nbest(args.decode_dir, nbest)
     write_key_value(args.decode_dir / "text", hyps)
+    setup.save(args.decode_dir / DECODING)
     audio_seconds = sum(dataset.lengths) * loaded.cfg.features.frame_shift_ms / 1000
     elapsed = time.time() - t0
     log.info("decoded %d utterances (%.1f s of audio) in %.1f s (RTF %.3f) -> %s", len(hyps), audio_seconds,

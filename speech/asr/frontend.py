@@ -37,10 +37,6 @@ class Frontend:
             raise SpeechError("cmvn=global needs global statistics (run compute-cmvn-stats)")
         self._extract = make_extractor(self.features)
 
-    @property
-    def dim(self) -> int:
-        return self.features.num_mel_bins if self.features.type == "fbank" else self.features.num_ceps
-
     def normalize(self, feats: np.ndarray) -> np.ndarray:
         """[T, D] raw features -> [T, D] float32 normalised features."""
         if self.cmvn == "global":

@@ -1,17 +1,16 @@
-"""From CTC outputs to words: greedy, or a lexicon-constrained beam search in which every
-hypothesis is a sequence of lexicon words.
+"""From CTC outputs to words by a lexicon-constrained beam search in which every hypothesis
+is a sequence of lexicon words.
 
 The beam search is torchaudio's ``ctc_decoder`` (flashlight-text): without a language model
 a word loop, as digit recognisers have always decoded, which removes the non-words that
 greedy character decoding produces ("fiven", "eght"); with an ARPA n-gram LM (KenLM inside
-flashlight) each word also scores ``lm_weight * ln p(word | history) + word_score``. Spellings are in the model's tokens
-(characters, BPE pieces or phones); phone models always decode through a lexicon, their
-own unless another is given.
+flashlight) each word also scores ``lm_weight * ln p(word | history) + word_score``.
+Spellings are in the model's tokens (characters, BPE pieces or phones), read by the
+tokenizer's lexicon reader, which names the line of a spelling the model cannot emit.
 
 The search also gives n-best lists with flashlight's acoustic and LM scores, and
 ``with_weights`` re-weights a loaded search without reading the LM again (``speech
-tune-lm`` searches a grid of weights that way); the chosen weights are kept in a small YAML
-file (:func:`save_lm_params`, :func:`load_lm_params`).
+tune-lm`` searches a grid of weights that way).
 """
 
 from __future__ import annotations
@@ -22,43 +21,17 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
-import yaml
 
-from speech.asr.model import greedy_ctc_decode
+from speech.ctc import append_boundary_frame
 from speech.errors import SpeechError
-from speech.fileio import atomic_write
-from speech.text.tokenizer import LEXICON, Tokenizer
+from speech.text.tokenizer import Tokenizer, read_lexicon
 from speech.text.tokens import BLANK, UNK
 
 # KenLM scores in log10; weights here apply to natural-log probabilities, as the acoustic
 # scores and the WFST graph's weights are, so one --lm-weight means the same in both searches
 LN10 = math.log(10.0)
-
-# log_probs [B, T, V] + lengths [B] -> one word string per utterance
-Search = Callable[[torch.Tensor, torch.Tensor], list[str]]
-
-
-def append_boundary_frame(log_probs: torch.Tensor, lengths: torch.Tensor,
-                          boundary_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """log_probs [B, T, V] + lengths [B] -> float32 CPU log_probs [B, T + 1, V] in which frame
-    ``lengths[b]`` is certainly the word boundary, and lengths [B] + 1.
-
-    Both lexicon searches end a word only on the boundary token, which a CTC model does not
-    emit after the last word: without one more frame holding it, a search prefers a shorter
-    last word ("one" -> "on", "oh" dropped; measured on the digits test set). Units without
-    a boundary token pass the blank's id, which changes no path's words."""
-    log_probs = log_probs.detach().float().cpu()
-    lengths = lengths.cpu().long()
-    b, t, v = log_probs.shape
-    padded = torch.full((b, t + 1, v), -1e4)
-    padded[:, :t] = log_probs
-    rows = torch.arange(b)
-    padded[rows, lengths] = -1e4  # in a padded batch this frame held padding output
-    padded[rows, lengths, boundary_id] = 0.0
-    return padded, lengths + 1
 
 
 @dataclass(frozen=True)
@@ -81,28 +54,14 @@ class LexiconBeamSearch:
         from flashlight.lib.text.dictionary import load_words
         from torchaudio.models.decoder import ctc_decoder  # needs flashlight-text
 
-        lexicon = Path(lexicon)
         tokens = tokenizer.table
         boundary = tokenizer.word_boundary
         self._boundary_id = tokens.symbols.index(boundary)
-        known = set(tokens.symbols)
-        lines = []
-        try:
-            text = lexicon.read_text(encoding="utf-8")
-        except OSError as e:
-            raise SpeechError(f"{lexicon}: cannot read the lexicon ({e.strerror})") from None
-        for lineno, line in enumerate(text.splitlines(), 1):
-            word, *spelling = line.split()
-            unknown = [t for t in spelling if t not in known]
-            if not spelling or unknown:
-                raise SpeechError(f"{lexicon}:{lineno}: '{line}' needs a spelling in tokens of the model "
-                                  f"(unknown: {' '.join(unknown) or 'none given'})")
-            # flashlight expects the word-boundary token at the end of every spelling; units
-            # without one (BPE marks word starts, phones have none) use the blank
-            end = f" {boundary}" if boundary != BLANK else ""
-            lines.append(f"{word} {' '.join(spelling)}{end}\n")
-        if not lines:
-            raise SpeechError(f"{lexicon}: the lexicon is empty")
+        # flashlight expects the word-boundary token at the end of every spelling; units
+        # without one (BPE marks word starts, phones have none) use the blank
+        end = f" {boundary}" if boundary != BLANK else ""
+        lines = [f"{word} {' '.join(spelling)}{end}\n"
+                 for word, spellings in read_lexicon(lexicon, tokens.symbols).items() for spelling in spellings]
         fd, tmp = tempfile.mkstemp(suffix=".lexicon")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -159,58 +118,3 @@ class LexiconBeamSearch:
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         return [hyps[0].words if hyps else "" for hyps in self.nbest(log_probs, lengths, 1)]
-
-
-def save_lm_params(path: str | Path, lm_weight: float, word_score: float, **about) -> None:
-    """Write the LM weight and word score (``speech tune-lm``'s choice) as YAML, atomically;
-    ``about`` adds fields for the reader (dev WER, dev set, LM, beam) that loading ignores."""
-    with atomic_write(path) as f:
-        yaml.safe_dump({"lm_weight": float(lm_weight), "word_score": float(word_score), **about}, f,
-                       sort_keys=False)
-
-
-def load_lm_params(path: str | Path) -> tuple[float, float]:
-    """(lm_weight, word_score) from a file written by :func:`save_lm_params`."""
-    path = Path(path)
-    expected = "expected 'lm_weight: W' and 'word_score: S' lines as speech tune-lm writes them"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpeechError(f"{path}: no such LM parameter file; make it with speech tune-lm") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise SpeechError(f"{path}: cannot read LM parameters ({e}); {expected}") from None
-    values = []
-    for key in ("lm_weight", "word_score"):
-        value = data.get(key) if isinstance(data, dict) else None
-        # bool is an int to Python, and YAML reads yes/no as booleans
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise SpeechError(f"{path}: {key} is {value!r}, not a number; {expected}")
-        values.append(float(value))
-    return values[0], values[1]
-
-
-def make_search(tokenizer: Tokenizer, model_dir: Path, lexicon: str | Path | None = None,
-                beam_size: int = 20, lm: str | Path | None = None, lm_weight: float = 1.0,
-                word_score: float = 0.0, graph: str | Path | None = None) -> Search:
-    """With ``graph``, the WFST search through GRAPH/TLG.fst (speech make-graph) with the same
-    objective as the lexicon search (LM weight, word score, final boundary frame); else greedy
-    CTC for character and BPE models without ``lexicon``; otherwise the lexicon beam search
-    (phone models default to their own lexicon.txt), with ``lm`` if given."""
-    if graph is not None:
-        if lexicon is not None or lm is not None:
-            raise SpeechError("--graph already holds the lexicon and LM; leave out --lexicon and --lm")
-        from speech.asr.wfst import WfstSearch
-
-        boundary_id = tokenizer.table.symbols.index(tokenizer.word_boundary)
-        return WfstSearch(graph, boundary_id, lm_weight=lm_weight, word_score=word_score)
-    if lm is not None and lexicon is None and tokenizer.greedy_gives_words:
-        raise SpeechError("an LM needs a lexicon to search (--lexicon LANG_DIR/lexicon.txt)")
-    if lexicon is None and not tokenizer.greedy_gives_words:
-        lexicon = model_dir / LEXICON
-    if lexicon is not None:
-        return LexiconBeamSearch(tokenizer, lexicon, beam_size, lm, lm_weight, word_score)
-
-    def greedy(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        return [tokenizer.decode(ids) for ids in greedy_ctc_decode(log_probs, lengths)]
-
-    return greedy

@@ -82,12 +82,3 @@ class BlstmCtc(nn.Module):
             x = self.dropout(x)
         return self.output(x).log_softmax(dim=-1), lengths
 
-
-def greedy_ctc_decode(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
-    """Best path: argmax per frame, merge repeats, drop blanks. [B, T, V] -> B token-id lists."""
-    best = log_probs.argmax(dim=-1).cpu()
-    hyps = []
-    for seq, n in zip(best, lengths.cpu().tolist()):
-        seq = torch.unique_consecutive(seq[:n])
-        hyps.append([int(t) for t in seq if t != blank])
-    return hyps

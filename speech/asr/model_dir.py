@@ -1,11 +1,16 @@
-"""A trained ASR model as a directory that loads on its own.
+"""A trained ASR model as a directory that loads on its own (``kind: asr``, see
+:mod:`speech.model_dir` for the contract every model dir follows).
 
-    config.yaml        the full resolved AsrConfig (model sizes, features, CMVN mode, training)
-    model.safetensors  weights of the best epoch (safetensors: loading runs no code)
+    config.yaml        kind: asr, then the full resolved AsrConfig (model sizes, features,
+                       CMVN mode, training)
+    model.safetensors  weights of the best epoch
     tokens.txt         the token table the output layer indexes
     tokenizer.yaml     the output unit (char, bpe, phone), with bpe.model or the phone
                        lexicon.txt when the unit needs them (see speech.text.tokenizer)
     cmvn_global.ark    training-set CMVN statistics (Kaldi matrix), when cmvn=global
+    decoding.yaml      optional: the search that gave the recipe's best dev WER (lexicon,
+                       LM and tuned weights, or graph), written by ``speech pick-decoding``;
+                       ``speech transcribe`` decodes with it unless told otherwise
 """
 
 from __future__ import annotations
@@ -15,23 +20,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from speech.asr.frontend import Frontend
 from speech.asr.model import BlstmCtc, BlstmCtcConfig
-from speech.config import load_config, save_config
-from speech.fileio import atomic_write
+from speech.data.datadir import GLOBAL_CMVN
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
 from speech.features.augment import AugmentConfig
 from speech.features.cmvn import read_stats, write_stats
-from speech.text.tokenizer import Tokenizer, load_tokenizer
+from speech.fileio import atomic_write
+from speech.model_dir import CONFIG, WEIGHTS, load_model, save_model_config
+from speech.text.tokenizer import TOKENS, Tokenizer, load_tokenizer
 from speech.train import TrainerConfig
 
-CONFIG = "config.yaml"
-WEIGHTS = "model.safetensors"
-TOKENS = "tokens.txt"
-CMVN = "cmvn_global.ark"
+KIND = "asr"
+CMVN = GLOBAL_CMVN
 
 
 @dataclass
@@ -48,20 +51,16 @@ class AsrConfig:
     num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
 
 
-def save_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Write weights as safetensors, atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+def build_model(cfg: AsrConfig) -> BlstmCtc:
+    return BlstmCtc(cfg.model)
 
 
 def write_model_dir(out_dir: Path, cfg: AsrConfig, tokenizer: Tokenizer, lang_dir: Path,
                     stats: np.ndarray | None) -> None:
-    """Everything of the model directory except the weights (written by save_weights);
-    the tokenizer's files are copied from ``lang_dir``."""
+    """Everything of the model directory except the weights (written by
+    :func:`speech.model_dir.save_weights`); the tokenizer's files are copied from ``lang_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / CONFIG)
+    save_model_config(out_dir, KIND, cfg)
     for src in tokenizer.files(lang_dir):
         if src.is_file():  # a character lang dir of an older version has no tokenizer.yaml
             with atomic_write(out_dir / src.name, "wb") as f:
@@ -79,20 +78,13 @@ class LoadedModel:
 
 
 def load_model_dir(model_dir: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a model directory for decoding (eval mode, on ``device``)."""
+    """Load a model directory of kind asr for decoding (eval mode, on ``device``)."""
     model_dir = Path(model_dir)
-    for name in (CONFIG, WEIGHTS, TOKENS):
-        if not (model_dir / name).is_file():
-            raise SpeechError(f"{model_dir}: not a trained model directory ({name} missing); train one with speech train-asr")
-    cfg = load_config(AsrConfig, model_dir / CONFIG)
+    cfg, model = load_model(model_dir, KIND)
     tokenizer = load_tokenizer(model_dir)
+    if len(tokenizer.table) != cfg.model.vocab_size:
+        raise SpeechError(f"{model_dir / TOKENS}: {len(tokenizer.table)} tokens, but the model outputs "
+                          f"{cfg.model.vocab_size} ({model_dir / CONFIG}); copy the tokens.txt it was trained with")
     stats = read_stats(model_dir / CMVN) if (model_dir / CMVN).is_file() else None
     frontend = Frontend(cfg.features, cfg.cmvn, stats)
-    model = BlstmCtc(cfg.model)
-    try:
-        model.load_state_dict(load_file(str(model_dir / WEIGHTS)))
-    except RuntimeError as e:
-        raise SpeechError(f"{model_dir / WEIGHTS}: weights do not match {model_dir / CONFIG}: {e}") from None
-    model.to(device).eval()
-    return LoadedModel(model, cfg, tokenizer, frontend)
-
+    return LoadedModel(model.to(device), cfg, tokenizer, frontend)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from speech.asr.align import WordTime, ctm_lines
+from speech.alignment import TimeSpan, ctm_lines
 
 FORMATS = ("text", "json", "ctm", "srt", "vtt")
 EXTENSIONS = {"text": "txt", "json": "json", "ctm": "ctm", "srt": "srt", "vtt": "vtt"}
@@ -21,11 +21,11 @@ CUE_WORDS = 10
 class TimedSegment:
     start: float
     end: float
-    words: list[WordTime]
+    words: list[TimeSpan]
 
     @property
     def text(self) -> str:
-        return " ".join(w.word for w in self.words)
+        return " ".join(w.label for w in self.words)
 
 
 def _clock(seconds: float, decimal: str) -> str:
@@ -42,7 +42,7 @@ def cues(segments: list[TimedSegment]) -> list[tuple[float, float, str]]:
     for seg in segments:
         for i in range(0, len(seg.words), CUE_WORDS):
             group = seg.words[i: i + CUE_WORDS]
-            out.append((group[0].start, group[-1].end, " ".join(w.word for w in group)))
+            out.append((group[0].start, group[-1].end, " ".join(w.label for w in group)))
     return out
 
 
@@ -51,16 +51,16 @@ def render(fmt: str, utt: str, segments: list[TimedSegment]) -> str:
     nothing to say in a per-word format)."""
     words = [w for seg in segments for w in seg.words]
     if fmt == "text":
-        return f"{utt} {' '.join(w.word for w in words)}".rstrip() + "\n"
+        return f"{utt} {' '.join(w.label for w in words)}".rstrip() + "\n"
     if fmt == "ctm":
         return "".join(line + "\n" for line in ctm_lines(utt, words))
     if fmt == "json":
         return json.dumps({
             "id": utt,
-            "text": " ".join(w.word for w in words),
+            "text": " ".join(w.label for w in words),
             "segments": [{
                 "start": round(seg.start, 3), "end": round(seg.end, 3), "text": seg.text,
-                "words": [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
+                "words": [{"word": w.label, "start": round(w.start, 3), "end": round(w.end, 3),
                            "confidence": round(w.confidence, 3)} for w in seg.words],
             } for seg in segments],
         }) + "\n"

@@ -20,7 +20,6 @@ Each rank trains on its share of every epoch's batches (max_frames is per rank).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -28,21 +27,24 @@ from pathlib import Path
 import torch
 
 from speech.asr.dataset import Batch, FeatureDataset
-from speech.asr.inference import feature_loader, run_model
 from speech.asr.frontend import Frontend
-from speech.asr.model import BlstmCtc, greedy_ctc_decode
-from speech.asr.model_dir import WEIGHTS, AsrConfig, save_weights, write_model_dir
+from speech.asr.inference import feature_loader, run_model
+from speech.asr.model import BlstmCtc
+from speech.asr.model_dir import AsrConfig, write_model_dir
 from speech.asr.score import compute_error_stats
 from speech.config import load_config
+from speech.ctc import greedy_ctc_decode
+from speech.data.datadir import FEATURE_CONFIG, GLOBAL_CMVN
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
 from speech.features.augment import FeatureAugmenter
 from speech.features.cmvn import read_stats
-from speech.fileio import atomic_write
 from speech.logs import setup_logging
+from speech.model_dir import WEIGHTS, save_weights
+from speech.stage import read_done, write_done
 from speech.text.tokenizer import load_tokenizer
 from speech.train import Trainer
-from speech.device import resolve_device
 from speech.train.distributed import init_distributed, rank_device
 
 log = logging.getLogger("speech.train_asr")
@@ -93,21 +95,33 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_intermixed_args(argv)
     exp = args.exp_dir
-    if args.force and exp.exists():
-        shutil.rmtree(exp)
+    # everything is checked before --force removes a trained model: a typo in a key must
+    # not cost the experiment
     cfg = load_config(AsrConfig, args.config, args.overrides)
+    cfg.trainer.validate()
     if cfg.trainer.metric not in ("loss", "cer"):
         raise SpeechError(f"trainer.metric must be 'loss' or 'cer' (got '{cfg.trainer.metric}')")
     for data_dir in (args.train_dir, args.dev_dir):
-        if not (data_dir / "feature_config.yaml").is_file():
+        if not (data_dir / FEATURE_CONFIG).is_file():
             raise SpeechError(f"{data_dir}: no features yet; run speech compute-fbank {data_dir} first")
-    cfg.features = load_config(FeatureConfig, args.train_dir / "feature_config.yaml")
+    cfg.features = load_config(FeatureConfig, args.train_dir / FEATURE_CONFIG)
     tokens = load_tokenizer(args.lang_dir)
-    cfg.model.input_dim = cfg.features.num_mel_bins if cfg.features.type == "fbank" else cfg.features.num_ceps
+    stats = read_stats(args.train_dir / GLOBAL_CMVN) if cfg.cmvn == "global" else None
+    frontend = Frontend(cfg.features, cfg.cmvn, stats)
+    augmenter = FeatureAugmenter(cfg.augment, cfg.trainer.seed) if cfg.augment.enabled else None
+    train_set = FeatureDataset(args.train_dir, frontend, tokens, augmenter)
+    dev_set = FeatureDataset(args.dev_dir, frontend, tokens)
+    # the stored features say how wide they are (81 with use_energy, 39 with deltas, ...)
+    cfg.model.input_dim = train_set.feature_dim()
+    if dev_set.feature_dim() != cfg.model.input_dim:
+        raise SpeechError(f"{args.dev_dir}/feats.scp: features of dimension {dev_set.feature_dim()}, but "
+                          f"{args.train_dir}/feats.scp has {cfg.model.input_dim}; compute both with one config")
     cfg.model.vocab_size = len(tokens.table)
+    if args.force and exp.exists():
+        shutil.rmtree(exp)
 
     done = exp / "train.done"
-    if done.is_file() and (exp / WEIGHTS).is_file():
+    if read_done(done) is not None and (exp / WEIGHTS).is_file():
         print(f"speech train-asr: {exp} is already trained (remove it or pass --force to retrain)")
         return 0
     device = resolve_device(args.device)
@@ -117,11 +131,6 @@ def main(argv: list[str]) -> int:
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
 
-    stats = read_stats(args.train_dir / "cmvn_global.ark") if cfg.cmvn == "global" else None
-    frontend = Frontend(cfg.features, cfg.cmvn, stats)
-    augmenter = FeatureAugmenter(cfg.augment, cfg.trainer.seed) if cfg.augment.enabled else None
-    train_set = FeatureDataset(args.train_dir, frontend, tokens, augmenter)
-    dev_set = FeatureDataset(args.dev_dir, frontend, tokens)
     if dist.is_main:
         write_model_dir(exp, cfg, tokens, args.lang_dir, stats)
 
@@ -129,7 +138,7 @@ def main(argv: list[str]) -> int:
     model = BlstmCtc(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
     train_loader = feature_loader(train_set, cfg.max_frames, cfg.max_batch, shuffle=True, seed=cfg.trainer.seed,
-                                rank=dist.rank, world_size=dist.world_size)
+                                  rank=dist.rank, world_size=dist.world_size)
     dev_loader = feature_loader(dev_set, cfg.max_frames, cfg.max_batch)
     log.info("training %s: %d parameters on %s x %d; %d train / %d dev utterances; %d batches per epoch "
              "per rank, %.1f%% padded frames", exp, n_params, device, dist.world_size, len(train_set),
@@ -144,8 +153,7 @@ def main(argv: list[str]) -> int:
     state = trainer.fit(_EpochBatches(train_loader, train_set))
     if not dist.is_main:
         return 0
-    with atomic_write(done) as f:
-        json.dump({"best_epoch": state.best_epoch, "best": state.best, "history": state.history}, f, indent=1)
+    write_done(done, {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
     log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best, state.best_epoch, exp)
     return 0
 

@@ -6,9 +6,14 @@ id of a recording is its file stem (or its scp key). Recordings longer than
 ``--max-segment`` seconds are read block by block and cut at pauses by webrtcvad
 (``--vad-aggressiveness``), so an hour of audio takes the memory of one segment; shorter
 ones are decoded whole (``--vad on`` segments every file, ``--vad off`` none). Segments are
-decoded in batches: greedy CTC, or with ``--lexicon`` a beam search over the lexicon's
-words (``--lm`` adds an ARPA n-gram LM); word times and confidences come from a CTC forced
-alignment of the result.
+decoded in batches by the search the model dir records in MODEL/decoding.yaml (written by
+``speech pick-decoding`` at the end of a recipe: the lexicon, LM and tuned weights, or the
+graph, that gave the best dev WER), so the defaults decode as well as the recipe's best
+system; ``--greedy`` decodes greedy CTC, and ``--lexicon`` (beam search over the lexicon's
+words, ``--lm`` adding an ARPA n-gram LM) or ``--graph`` (the WFST search through
+GRAPH/TLG.fst) replace the recorded search, as ``--beam-size``, ``--lm-weight`` and
+``--word-score`` replace its values. Without decoding.yaml the default is greedy CTC. Word
+times and confidences come from a CTC forced alignment of the result.
 
 Output (``--format``): ``text`` (``<id> <words>``), ``json`` (one object per recording, with
 segments and words), ``ctm`` (Kaldi, one word per line), ``srt`` or ``vtt`` subtitles; to
@@ -33,21 +38,23 @@ import soundfile
 import torch
 from tqdm import tqdm
 
-from speech.asr.align import WordTime, align_words
-from speech.asr.lexicon_search import Search, make_search
+from speech.alignment import TimeSpan
+from speech.asr.align import align_words
 from speech.asr.model_dir import LoadedModel, load_model_dir
 from speech.asr.outputs import EXTENSIONS, FORMATS, TimedSegment, render
+from speech.asr.search import DECODING, DecodingSetup, Search
 from speech.audio import fill_digital_silence, load_audio, stream_wav_scp_entry
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, read_key_value
-from speech.device import resolve_device
 from speech.vad import Segment, VadConfig, split_stream
 
 AUDIO_EXTENSIONS = {"." + ext.lower() for ext in soundfile.available_formats()} | {".mp3", ".ogg", ".opus"}
 
 
 class Transcriber:
-    """Transcription with a trained model directory: greedy CTC, or a lexicon beam search."""
+    """Transcription with a trained model directory: greedy CTC, the lexicon beam search (with
+    an LM) or the WFST search."""
 
     def __init__(self, loaded: LoadedModel, device: torch.device, search: Search):
         self.loaded = loaded
@@ -58,12 +65,26 @@ class Transcriber:
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, device: str = "cpu", lexicon: str | Path | None = None,
-                 beam_size: int = 20, lm: str | Path | None = None, lm_weight: float = 1.0,
-                 word_score: float = 0.0, graph: str | Path | None = None) -> "Transcriber":
+                 beam_size: int | None = None, lm: str | Path | None = None, lm_weight: float | None = None,
+                 word_score: float | None = None, graph: str | Path | None = None,
+                 greedy: bool = False) -> "Transcriber":
+        """A transcriber for a model dir. Its search: greedy CTC with ``greedy``; else the
+        one ``lexicon``/``lm``/``graph`` make; else the model dir's decoding.yaml (the search
+        with the recipe's best dev WER, see ``speech pick-decoding``) when it has one; else
+        greedy. ``beam_size``, ``lm_weight`` and ``word_score`` replace the chosen setup's."""
+        model_dir = Path(model_dir)
+        if greedy and (lexicon or lm or graph):
+            raise SpeechError("--greedy decodes without a lexicon, LM or graph; leave out --lexicon, --lm and --graph")
+        if greedy or lexicon or lm or graph:
+            setup = DecodingSetup(lexicon=lexicon and Path(lexicon), lm=lm and Path(lm), graph=graph and Path(graph))
+        elif (model_dir / DECODING).is_file():
+            setup = DecodingSetup.load(model_dir / DECODING)
+        else:
+            setup = DecodingSetup()
+        setup = setup.with_options(beam_size, lm_weight, word_score)
         dev = resolve_device(device)
         loaded = load_model_dir(model_dir, dev)
-        return cls(loaded, dev, make_search(loaded.tokenizer, Path(model_dir), lexicon, beam_size, lm, lm_weight,
-                                            word_score, graph))
+        return cls(loaded, dev, setup.make(loaded.tokenizer, model_dir))
 
     def transcribe(self, audio: str | Path | np.ndarray) -> str:
         """One file path, or samples [N] float32 at the model's sample rate -> words."""
@@ -83,7 +104,7 @@ class Transcriber:
         """Several waveforms [N_i] at the model's rate -> their words, decoded as one batch."""
         return self.search(*self._outputs(waves))
 
-    def transcribe_timed(self, waves: Sequence[np.ndarray]) -> list[list[WordTime]]:
+    def transcribe_timed(self, waves: Sequence[np.ndarray]) -> list[list[TimeSpan]]:
         """Several waveforms -> their words with times (seconds from each wave's start) and
         confidences, from a forced alignment of the decoded words."""
         log_probs, lengths = self._outputs(waves)
@@ -92,7 +113,7 @@ class Transcriber:
             try:
                 out.append(align_words(log_probs[i, : lengths[i]], self.loaded.tokenizer, text, self.frame_seconds))
             except SpeechError:  # cannot happen for a CTC path; keep the words without times
-                out.append([WordTime(w, 0.0, len(waves[i]) / self.sample_rate, 0.0) for w in text.split()])
+                out.append([TimeSpan(w, 0.0, len(waves[i]) / self.sample_rate, 0.0) for w in text.split()])
         return out
 
     def transcribe_segments(self, segments: Iterable[Segment], batch_size: int = 16) -> Iterator[TimedSegment]:
@@ -101,7 +122,7 @@ class Transcriber:
 
         def flush() -> Iterator[TimedSegment]:
             for seg, words in zip(pending, self.transcribe_timed([s.samples for s in pending])):
-                shifted = [WordTime(w.word, seg.start + w.start, seg.start + w.end, w.confidence) for w in words]
+                shifted = [TimeSpan(w.label, seg.start + w.start, seg.start + w.end, w.confidence) for w in words]
                 yield TimedSegment(seg.start, seg.start + len(seg.samples) / self.sample_rate, shifted)
             pending.clear()
 
@@ -167,16 +188,17 @@ def main(argv: list[str]) -> int:
                    help="cut recordings at pauses: auto (those longer than --max-segment), on, off")
     p.add_argument("--vad-aggressiveness", type=int, default=2, choices=(0, 1, 2, 3), help="webrtcvad mode")
     p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds (default 20)")
+    p.add_argument("--greedy", action="store_true", help="greedy CTC, whatever MODEL/decoding.yaml says")
     p.add_argument("--lexicon", type=Path, help="Kaldi lexicon (word + its tokens): beam search over its words")
-    p.add_argument("--beam-size", type=int, default=20, help="beam of the lexicon search (default 20)")
+    p.add_argument("--beam-size", type=int, help="beam of the lexicon search (default: decoding.yaml's, or 20)")
     p.add_argument("--lm", type=Path, help="ARPA word LM for the lexicon search (speech train-lm)")
-    p.add_argument("--lm-weight", type=float, default=1.0, help="LM weight (default 1.0)")
-    p.add_argument("--word-score", type=float, default=0.0, help="score added per word (default 0)")
-    p.add_argument("--graph", type=Path, help="WFST search through GRAPH/TLG.fst (speech make-graph) instead")
+    p.add_argument("--lm-weight", type=float, help="LM weight (default: decoding.yaml's, or 1.0)")
+    p.add_argument("--word-score", type=float, help="score added per word (default: decoding.yaml's, or 0)")
+    p.add_argument("--graph", type=Path, help="WFST search through GRAPH/TLG.fst (speech make-graph)")
     args = p.parse_args(argv)
 
     transcriber = Transcriber.from_dir(args.model, args.device, args.lexicon, args.beam_size, args.lm,
-                                       args.lm_weight, args.word_score, args.graph)
+                                       args.lm_weight, args.word_score, args.graph, args.greedy)
     vad = VadConfig(aggressiveness=args.vad_aggressiveness, max_segment_s=args.max_segment)
     inputs = list(expand_inputs(args.inputs))
     failed = 0

@@ -26,13 +26,14 @@ import torch
 
 from speech.asr.dataset import FeatureDataset
 from speech.asr.inference import feature_loader, run_model
-from speech.asr.lexicon_search import LexiconBeamSearch, make_search, save_lm_params
+from speech.asr.lexicon_search import LexiconBeamSearch
 from speech.asr.model_dir import load_model_dir
+from speech.asr.search import make_search, save_lm_params
 from speech.asr.score import ErrorStats, compute_error_stats
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, read_key_value
 from speech.logs import setup_logging
-from speech.device import resolve_device
 
 log = logging.getLogger("speech.tune_lm")
 

@@ -122,6 +122,7 @@ SPK2UTT = "spk2utt"
 # Written by `speech compute-fbank` beside feats.scp: it describes the features, so it goes
 # wherever feats.scp goes.
 FEATURE_CONFIG = "feature_config.yaml"
+GLOBAL_CMVN = "cmvn_global.ark"  # global CMVN statistics of a data dir (speech compute-cmvn-stats)
 
 
 def parse_value(spec: TableSpec, key: str, value: str) -> Any:

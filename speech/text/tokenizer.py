@@ -145,19 +145,29 @@ class PhoneTokenizer(Tokenizer):
         return super().files(directory) + [directory / LEXICON]
 
 
-def read_lexicon(path: str | os.PathLike) -> dict[str, list[list[str]]]:
-    """Kaldi lexicon.txt -> word -> pronunciations in file order."""
+def read_lexicon(path: str | os.PathLike, symbols: Iterable[str] | None = None) -> dict[str, list[list[str]]]:
+    """Kaldi lexicon.txt -> word -> pronunciations in file order. With ``symbols`` (a model's
+    tokens), a spelling that uses any other symbol is a SpeechError naming its line."""
     path = Path(path)
+    known = None if symbols is None else set(symbols)
     lexicon: dict[str, list[list[str]]] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise SpeechError(f"{path}: cannot read the lexicon ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise SpeechError(f"{path}: not UTF-8 text (byte {e.start}); write the lexicon in UTF-8") from None
     for lineno, line in enumerate(lines, 1):
         word, *spelling = line.split() or [""]
         if not spelling:
             raise SpeechError(f"{path}:{lineno}: expected '<word> <token> ...', got {line!r}")
+        unknown = [] if known is None else [t for t in spelling if t not in known]
+        if unknown:
+            raise SpeechError(f"{path}:{lineno}: '{line}' needs a spelling in tokens of the model "
+                              f"(unknown: {' '.join(unknown)}); the symbols the model has are in its tokens.txt")
         lexicon.setdefault(word, []).append(spelling)
+    if not lexicon:
+        raise SpeechError(f"{path}: the lexicon is empty; write '<word> <token> ...' lines")
     return lexicon
 
 

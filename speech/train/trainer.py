@@ -32,8 +32,9 @@ import torch
 from tqdm import tqdm
 
 from speech.errors import SpeechError
+from speech.fileio import atomic_path
 from speech.train.distributed import DistInfo, all_true, barrier, broadcast, gather
-from speech.train.schedule import LrSchedule
+from speech.train.schedule import SCHEDULES, LrSchedule
 
 log = logging.getLogger("speech.train")
 
@@ -60,6 +61,29 @@ class TrainerConfig:
     tensorboard: bool = True  # event files in EXP_DIR/tensorboard
     seed: int = 0
     log_interval: int = 50  # updates between log lines
+
+    def validate(self) -> None:
+        """SpeechError naming the first ``trainer.<key>`` whose value cannot train (checked
+        before a stage touches its experiment dir)."""
+        rules = [
+            ("epochs", self.epochs >= 1, ">= 1"), ("lr", self.lr > 0, "> 0"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"), ("grad_clip", self.grad_clip >= 0, ">= 0 (0: none)"),
+            ("accum_grad", self.accum_grad >= 1, ">= 1"),
+            ("lr_schedule", self.lr_schedule in SCHEDULES, " or ".join(SCHEDULES)),
+            ("warmup_steps", self.warmup_steps > 0 if self.lr_schedule == "noam" else self.warmup_steps >= 0,
+             "> 0 with lr_schedule noam, else >= 0"),
+            ("lr_decay_factor", 0 < self.lr_decay_factor <= 1, "in (0, 1]"),
+            ("lr_decay_patience", self.lr_decay_patience >= 0, ">= 0"),
+            ("early_stop_patience", self.early_stop_patience >= 0, ">= 0 (0: never)"),
+            ("average_best", self.average_best >= 0, ">= 0"),
+            ("checkpoint_interval", self.checkpoint_interval >= 0, ">= 0 (0: epoch ends only)"),
+            ("max_bad_batches", self.max_bad_batches >= 1, ">= 1"),
+            ("amp", self.amp in ("none", *AMP_DTYPES), "none, bf16 or fp16"),
+            ("log_interval", self.log_interval >= 1, ">= 1"),
+        ]
+        for key, ok, expected in rules:
+            if not ok:
+                raise SpeechError(f"trainer.{key} must be {expected} (got {getattr(self, key)!r})")
 
 
 @dataclass
@@ -112,10 +136,7 @@ class Trainer:
         on_best: Callable[[torch.nn.Module], None],
         dist: DistInfo = DistInfo(),
     ):
-        if cfg.accum_grad < 1:
-            raise SpeechError(f"trainer.accum_grad must be >= 1 (got {cfg.accum_grad})")
-        if cfg.amp not in ("none", *AMP_DTYPES):
-            raise SpeechError(f"trainer.amp must be none, bf16 or fp16 (got '{cfg.amp}')")
+        cfg.validate()
         self.model = model.to(device)
         self.cfg = cfg
         self.exp_dir = Path(exp_dir)
@@ -147,10 +168,8 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------
     @staticmethod
     def _save(payload: dict, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
 
     def save_checkpoint(self) -> None:
         """Everything needed to continue exactly; every rank calls it, rank 0 writes."""

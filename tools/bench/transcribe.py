@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from speech.asr.dataset import FeatureDataset  # noqa: E402
 from speech.asr.inference import feature_loader, run_model  # noqa: E402
-from speech.asr.lexicon_search import make_search  # noqa: E402
 from speech.asr.model_dir import load_model_dir  # noqa: E402
-from speech.asr.wfst import main as make_graph  # noqa: E402
+from speech.asr.search import make_search  # noqa: E402
 from speech.cli import run_script  # noqa: E402
 from speech.fileio import read_key_value  # noqa: E402
+from speech.graph.make_graph import make_graph  # noqa: E402
 from speech.lm.ngram import estimate, write_arpa  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def decoder_rtf(model_dir: Path, data: Path, lang: Path, lm: Path | None, graph:
         write_arpa(lm, *estimate(texts, order=2))
     if graph is None:
         graph = tmp / "graph"
-        make_graph([str(lang), str(graph), "--lm", str(lm)])
+        make_graph(lang, graph, lm)
     print(f"{len(dataset)} utterances, {audio / 60:.1f} min of audio; model forward {model_seconds / audio:.4f} RTF")
     lexicon = lang / "lexicon.txt"
     searches = {
