@@ -41,7 +41,7 @@ def load_config(cls: type[T], yaml_path: str | os.PathLike | None = None, overri
         try:
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
         except OmegaConfBaseException as e:
-            raise SpeechError(f"bad override in {list(overrides)}: {e.msg if hasattr(e, 'msg') else e}") from None
+            raise SpeechError(f"bad override in {list(overrides)}: {_message(e)}") from None
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
@@ -57,4 +57,9 @@ def config_from_dict(cls: type[T], data: dict, source: str | os.PathLike) -> T:
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), data))  # type: ignore[return-value]
     except OmegaConfBaseException as e:
-        raise SpeechError(f"{source}: {e.msg if hasattr(e, 'msg') else e}") from None
+        raise SpeechError(f"{source}: {_message(e)}") from None
+
+
+def _message(e: OmegaConfBaseException) -> str:
+    """OmegaConf's message without the full_key/object_type lines it appends: one line."""
+    return str(e.msg if hasattr(e, "msg") else e).strip().splitlines()[0]

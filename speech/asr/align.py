@@ -31,6 +31,7 @@ from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key, read_key_value
 from speech.logs import setup_logging
 from speech.text.tokenizer import Tokenizer
+from speech.text.tokens import UNK
 
 log = logging.getLogger("speech.align")
 
@@ -71,6 +72,17 @@ def align_words(log_probs: torch.Tensor, tokenizer: Tokenizer, text: str, frame_
     return words
 
 
+def unknown_words(tokenizer: Tokenizer, text: dict[str, str]) -> dict[str, list[str]]:
+    """utt -> its words that the tokenizer spells with <unk> (symbols the model lacks)."""
+    unk = tokenizer.table.symbols.index(UNK)
+    out = {}
+    for utt, words in text.items():
+        bad = [w for w in words.split() if unk in tokenizer.encode(w)]
+        if bad:
+            out[utt] = bad
+    return out
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="speech align", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,6 +101,13 @@ def main(argv: list[str]) -> int:
     text = read_key_value(args.data_dir / "text", allow_empty_value=True)
     dataset = FeatureDataset(args.data_dir, loaded.frontend)
     frame_seconds = loaded.cfg.features.frame_shift_ms / 1000 * loaded.cfg.model.subsample
+    unknown = unknown_words(loaded.tokenizer, text)
+    if unknown:
+        # such words are aligned as <unk> tokens the model was never trained to emit: their
+        # times are guesses
+        examples = ", ".join(f"{utt}: {' '.join(words[:3])}" for utt, words in list(unknown.items())[:3])
+        log.warning("%d utterances have words spelled with symbols not in %s (aligned as <unk>; their times "
+                    "are unreliable), e.g. %s", len(unknown), args.model_dir / "tokens.txt", examples)
     ctm: dict[str, list[str]] = {}
     grids: dict[str, str] = {}
     failed = 0

@@ -42,6 +42,8 @@ def make_search(tokenizer: Tokenizer, model_dir: Path, lexicon: str | Path | Non
     objective as the lexicon search (LM weight, word score, final boundary frame); else greedy
     CTC for character and BPE models without ``lexicon``; otherwise the lexicon beam search
     (phone models default to their own lexicon.txt), with ``lm`` if given."""
+    if beam_size < 1:
+        raise SpeechError(f"--beam-size {beam_size}: give 1 or more hypotheses")
     if graph is not None:
         if lexicon is not None or lm is not None:
             raise SpeechError("--graph already holds the lexicon and LM; leave out --lexicon and --lm")

@@ -2,9 +2,10 @@
 
 Each input is an audio file (any format soundfile reads, any rate or channel count), a
 directory (searched recursively for audio files), or a Kaldi ``wav.scp`` (``*.scp``). The
-id of a recording is its file stem (or its scp key). Recordings longer than
-``--max-segment`` seconds are read block by block and cut at pauses by webrtcvad
-(``--vad-aggressiveness``), so an hour of audio takes the memory of one segment; shorter
+id of a recording is its file stem with whitespace made ``_`` (or its scp key), and two
+inputs may not share one. Recordings longer than ``--max-segment`` seconds are read block
+by block and cut at pauses by webrtcvad (``--vad-aggressiveness``), so an hour of audio
+takes the memory of one segment; shorter
 ones are decoded whole (``--vad on`` segments every file, ``--vad off`` none). Segments are
 decoded in batches by the search the model dir records in MODEL/decoding.yaml (written by
 ``speech pick-decoding`` at the end of a recipe: the lexicon, LM and tuned weights, or the
@@ -161,7 +162,21 @@ def _chain(head: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.nd
 
 
 def expand_inputs(args: Sequence[str]) -> Iterator[tuple[str, str]]:
-    """Command-line arguments -> (id, wav.scp-style value) pairs, in order."""
+    """Command-line arguments -> (id, wav.scp-style value) pairs, in order. A file's id is
+    its stem with whitespace made ``_``, since ids are the first field of text and CTM
+    lines; two inputs with the same id are an error, as one would overwrite the other's
+    output."""
+    seen: dict[str, str] = {}
+    for utt, value in _inputs(args):
+        utt = "_".join(utt.split())
+        if utt in seen:
+            raise SpeechError(f"{value}: its id '{utt}' is also that of {seen[utt]}, and one output would replace "
+                              f"the other; rename one, or list them in a wav.scp with unique ids")
+        seen[utt] = value
+        yield utt, value
+
+
+def _inputs(args: Sequence[str]) -> Iterator[tuple[str, str]]:
     for arg in args:
         path = Path(arg)
         if path.suffix == ".scp":
@@ -196,11 +211,18 @@ def main(argv: list[str]) -> int:
     p.add_argument("--word-score", type=float, help="score added per word (default: decoding.yaml's, or 0)")
     p.add_argument("--graph", type=Path, help="WFST search through GRAPH/TLG.fst (speech make-graph)")
     args = p.parse_args(argv)
+    if args.batch_size < 1:
+        raise SpeechError(f"--batch-size {args.batch_size}: give 1 or more segments")
+    if not args.max_segment >= 1.0:  # also refuses nan
+        raise SpeechError(f"--max-segment {args.max_segment}: give at least 1 second")
+    if args.output_dir is not None and args.output_dir.exists() and not args.output_dir.is_dir():
+        raise SpeechError(f"--output-dir {args.output_dir}: exists and is not a directory; give a directory")
+    # every input's id is known (and unique) before the model loads or anything is written
+    inputs = list(expand_inputs(args.inputs))
 
     transcriber = Transcriber.from_dir(args.model, args.device, args.lexicon, args.beam_size, args.lm,
                                        args.lm_weight, args.word_score, args.graph, args.greedy)
     vad = VadConfig(aggressiveness=args.vad_aggressiveness, max_segment_s=args.max_segment)
-    inputs = list(expand_inputs(args.inputs))
     failed = 0
     if args.format == "vtt" and not args.output_dir:
         print("WEBVTT\n")

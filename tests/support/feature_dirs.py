@@ -18,8 +18,10 @@ DIGITS = "zero one two three four five six seven eight nine oh".split()
 DIM = 20
 
 
-def make_feature_dir(path: Path, num_utts: int, seed: int) -> Path:
-    """A data dir of ``num_utts`` utterances of 40-160 frames x DIM with 1-4 digit words."""
+def make_feature_dir(path: Path, num_utts: int, seed: int, use_energy: bool = False) -> Path:
+    """A data dir of ``num_utts`` utterances of 40-160 frames x DIM (DIM + 1 with
+    ``use_energy``, as Kaldi's fbank with energy) with 1-4 digit words."""
+    dim = DIM + use_energy
     rng = random.Random(seed)
     gen = np.random.default_rng(seed)
     path.mkdir(parents=True)
@@ -29,19 +31,32 @@ def make_feature_dir(path: Path, num_utts: int, seed: int) -> Path:
             utt = f"spk{i % 2}-u{i:03d}"
             text[utt] = " ".join(rng.choice(DIGITS) for _ in range(rng.randint(1, 4)))
             n = rng.randint(40, 160)
-            ark.write(utt, gen.normal(size=(n, DIM)).astype(np.float32))
+            ark.write(utt, gen.normal(size=(n, dim)).astype(np.float32))
             frames[utt], utt2spk[utt] = str(n), utt.split("-")[0]
     write_key_value(path / "feats.scp", ark.entries)
     write_key_value(path / "utt2num_frames", frames)
     write_key_value(path / "text", text)
     write_key_value(path / "utt2spk", utt2spk)
-    save_config(FeatureConfig(num_mel_bins=DIM), path / "feature_config.yaml")
+    save_config(FeatureConfig(num_mel_bins=DIM, use_energy=use_energy), path / "feature_config.yaml")
     return path
 
 
-def make_asr_dirs(root: Path) -> dict[str, Path]:
+def make_asr_dirs(root: Path, use_energy: bool = False) -> dict[str, Path]:
     """train (48 utterances), dev (12) and lang dirs under ``root``."""
-    dirs = {"train": make_feature_dir(root / "train", 48, 1), "dev": make_feature_dir(root / "dev", 12, 2)}
+    dirs = {"train": make_feature_dir(root / "train", 48, 1, use_energy),
+            "dev": make_feature_dir(root / "dev", 12, 2, use_energy)}
     prepare_lang(dirs["train"] / "text", root / "lang")
     dirs["lang"] = root / "lang"
     return dirs
+
+
+TINY_ASR = ["--device", "cpu", "model.hidden_size=16", "model.num_layers=1", "trainer.epochs=1",
+            "trainer.tensorboard=false", "cmvn=utterance"]
+
+
+def train_tiny_asr(dirs: dict[str, Path], exp: Path, *overrides: str) -> int:
+    """speech train-asr's exit code for a one-epoch, 16-cell model on ``make_asr_dirs``."""
+    from speech.cli import main
+
+    return main(["train-asr", "--train-dir", str(dirs["train"]), "--dev-dir", str(dirs["dev"]), "--lang-dir",
+                 str(dirs["lang"]), "--exp-dir", str(exp), *TINY_ASR, *overrides])
