@@ -14,7 +14,7 @@ import soundfile as sf
 from speech.asr.align import WordTime
 from speech.asr.outputs import TimedSegment, cues, render
 from speech.audio import load_audio, stream_wav_scp_entry
-from speech.data.voices import RenderItem, Voice, render as synthesize
+from speech.data.synth_speakers import RenderItem, SynthSpeaker, render as synthesize
 from speech.errors import AudioError
 from speech.vad import VadConfig, split_stream
 
@@ -25,7 +25,7 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="esp
 def spoken(tmp_path, texts):
     """16 kHz speech of each text (espeak-ng), as float32 arrays."""
     items = [RenderItem(t, tmp_path / f"s{i}.wav") for i, t in enumerate(texts)]
-    synthesize(Voice("espeak-ng", "en-us"), items)
+    synthesize(SynthSpeaker("espeak-ng", "en-us"), items)
     return [load_audio(item.out_path, RATE) for item in items]
 
 
