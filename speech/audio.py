@@ -134,11 +134,12 @@ def fill_digital_silence(samples: np.ndarray, sample_rate: int, level_db: float 
     """``samples`` [N] with every run of at least ``min_run_s`` of exact zeros replaced by
     Gaussian noise at ``level_db`` dBFS (seeded by the run's length: deterministic).
 
-    Recordings always have a noise floor, and so do the synthetic corpora (speech.data.voices
-    adds -75 dBFS); edited audio can hold true digital silence, which webrtcvad then hears as
-    speech across pauses and a model never trained on it answers with invented words
-    (measured: 23 of 245 pauses missed on the digits ten-minute file). Shorter runs of zeros
-    occur in ordinary quiet audio and are left alone, so such audio is returned unchanged."""
+    Recordings always have a noise floor, and so do the synthetic corpora
+    (speech.data.synth_speakers adds -75 dBFS); edited audio can hold true digital silence,
+    which webrtcvad then hears as speech across pauses and a model never trained on it answers
+    with invented words (measured: 23 of 245 pauses missed on the digits ten-minute file).
+    Shorter runs of zeros occur in ordinary quiet audio and are left alone, so such audio is
+    returned unchanged."""
     zero = samples == 0
     if not zero.any():
         return samples

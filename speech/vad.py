@@ -29,13 +29,16 @@ class VadConfig:
     min_speech_ms: int = 150  # segments with less speech than this are dropped (clicks)
 
 
-class Segment(NamedTuple):
+class SpeechSpan(NamedTuple):
+    """A stretch of a recording's audio that holds speech (not a line of a data dir's
+    ``segments`` file: that is :class:`speech.data.Segment`)."""
+
     start: float  # seconds from the start of the recording
     samples: np.ndarray  # float32 [N]
 
 
 class VadSegmenter:
-    """``push(chunk)`` audio as it is read, then ``finish()``; both yield Segments in order."""
+    """``push(chunk)`` audio as it is read, then ``finish()``; both yield SpeechSpans in order."""
 
     def __init__(self, cfg: VadConfig = VadConfig(), sample_rate: int = 16000):
         import webrtcvad
@@ -58,7 +61,7 @@ class VadSegmenter:
         self.speech_samples = 0
         self.energies: list[tuple[int, float]] = []  # (buffer index, energy) of the open segment's frames
 
-    def push(self, chunk: np.ndarray) -> Iterator[Segment]:
+    def push(self, chunk: np.ndarray) -> Iterator[SpeechSpan]:
         self.buffer = np.concatenate([self.buffer, np.asarray(chunk, dtype=np.float32)])
         while self.scanned + self.frame <= len(self.buffer):
             i = self.scanned
@@ -82,22 +85,22 @@ class VadSegmenter:
                     yield from self._cut()
             self._trim()
 
-    def finish(self) -> Iterator[Segment]:
+    def finish(self) -> Iterator[SpeechSpan]:
         if self.start is not None:
             yield from self._close(min(self.last_speech_end + self.pad, len(self.buffer)))
 
-    def _close(self, end: int) -> Iterator[Segment]:
+    def _close(self, end: int) -> Iterator[SpeechSpan]:
         start, self.start = self.start, None
         if self.speech_samples >= self.cfg.min_speech_ms * self.rate // 1000:
-            yield Segment((self.offset + start) / self.rate, self.buffer[start:end].copy())
+            yield SpeechSpan((self.offset + start) / self.rate, self.buffer[start:end].copy())
 
-    def _cut(self) -> Iterator[Segment]:
+    def _cut(self) -> Iterator[SpeechSpan]:
         """Close the over-long open segment at its quietest frame in the second half; the
         rest stays open."""
         half = self.start + (self.scanned - self.start) // 2
         cut = min((e, i) for i, e in self.energies if i >= half)[1]
         start = self.start
-        yield Segment((self.offset + start) / self.rate, self.buffer[start:cut].copy())
+        yield SpeechSpan((self.offset + start) / self.rate, self.buffer[start:cut].copy())
         self.start = cut
         self.energies = [(i, e) for i, e in self.energies if i >= cut]
 
@@ -115,7 +118,7 @@ class VadSegmenter:
 
 
 def split_stream(chunks: Iterable[np.ndarray], cfg: VadConfig = VadConfig(), sample_rate: int = 16000
-                 ) -> Iterator[Segment]:
+                 ) -> Iterator[SpeechSpan]:
     """The speech segments of a recording read as ``chunks`` (float32 at ``sample_rate``)."""
     segmenter = VadSegmenter(cfg, sample_rate)
     for chunk in chunks:

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from speech.data.synth_corpus import HELD_OUT_SPLIT, check_split
-from speech.data.voices import Voice, voice_problem
+from speech.data.synth_speakers import SynthSpeaker, speaker_problem
 from speech.errors import SpeechError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,8 +40,8 @@ def table(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     for voice, _ in [vw for vws in HELD_OUT_SPLIT.values() for vw in vws]:
-        if voice.id in VOICES.split(",") and voice_problem(voice):
-            pytest.skip(voice_problem(voice))
+        if voice.id in VOICES.split(",") and speaker_problem(voice):
+            pytest.skip(speaker_problem(voice))
     root = tmp_path_factory.mktemp("digits")
     proc = prepare(root)
     assert proc.returncode == 0, proc.stderr
@@ -88,7 +88,7 @@ def test_held_out_identities():
     assert {"kal", "slt"} <= ids["train"] and "ked" in ids["test"]
     assert len(ids["train"]) >= 10
     bad = {k: list(v) for k, v in HELD_OUT_SPLIT.items()}
-    bad["test"] = bad["test"] + [(Voice("flite", "slt"), 1)]
+    bad["test"] = bad["test"] + [(SynthSpeaker("flite", "slt"), 1)]
     with pytest.raises(SpeechError, match="slt"):
         check_split(bad)
 

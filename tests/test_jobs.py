@@ -1,20 +1,23 @@
-"""speech.jobs: local jobs, --cmd parsing, conf/slurm.conf mapping, and a real one-node Slurm
-cluster (tools/local_slurm.sh), which needs root and the packages slurm-wlm and munge."""
+"""speech.jobs: local jobs, --cmd parsing, Slurm config mapping and lookup (also from a
+non-editable install), and a real one-node Slurm cluster (tools/local_slurm.sh), which needs
+root and the packages slurm-wlm and munge."""
 
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 import speech.jobs.slurm
 from speech.errors import JobError, SpeechError
 from speech.jobs import JobSpec, parse_cmd, run_jobs
-from speech.jobs.runner import DEFAULT_SLURM_CONF
-from speech.jobs.slurm import SlurmConf
+from speech.jobs.slurm import CONF_ENV, SlurmConf
 
 REPO = Path(__file__).resolve().parents[1]
 ENDED = re.compile(r"^# Ended \(code (\d+)\) at .+, elapsed time \d+ seconds$")
@@ -98,7 +101,7 @@ def test_bad_arguments(tmp_path):
         run_jobs(lambda j: ["true"], 1, tmp_path, "x", JobSpec(cmd="pbs"))
 
 
-# --- --cmd strings and conf/slurm.conf ------------------------------------------------------
+# --- --cmd strings and the Slurm config ------------------------------------------------------
 
 
 def test_parse_cmd():
@@ -113,8 +116,9 @@ def test_parse_cmd():
             parse_cmd(bad)
 
 
-def test_shipped_slurm_conf_maps_kaldi_options():
-    conf = SlurmConf.read(DEFAULT_SLURM_CONF)
+def test_shipped_slurm_conf_maps_kaldi_options(monkeypatch):
+    monkeypatch.delenv(CONF_ENV, raising=False)
+    conf = SlurmConf.find()
     assert conf.sbatch_argv({"gpu": "0", "num_threads": "1"}) == ["sbatch", "--export=ALL", "--cpus-per-task=1"]
     argv = conf.sbatch_argv({"gpu": "2", "num_threads": "4", "mem": "4G", "time": "1:00:00"})
     assert argv[:2] == ["sbatch", "--export=ALL"]
@@ -150,6 +154,55 @@ def test_slurm_conf_exact_values_defaults_and_errors(tmp_path):
             SlurmConf.read(conf_path)
     with pytest.raises(SpeechError, match="missing.conf: cannot read"):
         SlurmConf.read(tmp_path / "missing.conf")
+
+
+def test_slurm_conf_from_config_else_environment_else_package(tmp_path, monkeypatch):
+    monkeypatch.delenv(CONF_ENV, raising=False)
+    packaged = SlurmConf.find().path.resolve()
+    assert packaged == REPO / "speech" / "jobs" / "slurm.conf"
+    # The recipes' conf/slurm.conf is that file, not a copy that could drift from it.
+    assert (REPO / "conf" / "slurm.conf").resolve() == packaged
+
+    (tmp_path / "site.conf").write_text("command sbatch -p site\n")
+    (tmp_path / "cli.conf").write_text("command sbatch -p cli\n")
+    monkeypatch.setenv(CONF_ENV, str(tmp_path / "site.conf"))
+    assert SlurmConf.find().command == ("sbatch", "-p", "site")
+    assert SlurmConf.find(str(tmp_path / "cli.conf")).command == ("sbatch", "-p", "cli")
+    monkeypatch.setenv(CONF_ENV, str(tmp_path / "missing.conf"))
+    with pytest.raises(SpeechError, match=r"missing\.conf: cannot read .*--config or \$SPEECH_SLURM_CONF"):
+        run_jobs(lambda j: ["true"], 1, tmp_path, "x", JobSpec(cmd="slurm"))
+
+
+@pytest.mark.timeout(120)
+def test_installed_package_has_its_default_slurm_conf(tmp_path):
+    # A plain (non-editable) install has no conf/ beside the package, so the default config
+    # must come from the package. Built from a copy: pip builds in the source tree.
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "speech", src / "speech", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src)
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+                    "--no-deps", "--no-build-isolation", "--target", str(site), str(src)],
+                   check=True, capture_output=True, timeout=100)
+    assert (site / "speech" / "jobs" / "slurm.conf").is_file() and not (site / "conf").exists()
+
+    data = tmp_path / "data"
+    data.mkdir()
+    sf.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000, subtype="PCM_16")
+    (data / "wav.scp").write_text(f"spk1-a {tmp_path / 'a.wav'}\n")
+    (data / "utt2spk").write_text("spk1-a spk1\n")
+    (data / "spk2utt").write_text("spk1 spk1-a\n")
+    (tmp_path / "bin").mkdir()  # a PATH without sbatch: the stage gets as far as submitting
+    env = {k: v for k, v in os.environ.items() if k != CONF_ENV}
+    env.update(PYTHONPATH=str(site), PATH=str(tmp_path / "bin"))
+    where = subprocess.run([sys.executable, "-c", "import speech; print(speech.__file__)"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True, timeout=100)
+    assert where.stdout.strip() == str(site / "speech" / "__init__.py")  # not the editable install
+    run = subprocess.run([sys.executable, "-m", "speech", "compute-fbank", str(data), "--cmd", "slurm", "--nj", "1"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=100)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.splitlines()[-1].startswith("speech compute-fbank: error: --cmd slurm: 'sbatch' not found")
 
 
 def test_slurm_without_sbatch_is_a_clear_error(tmp_path, monkeypatch):

@@ -14,9 +14,9 @@ import soundfile as sf
 from speech.alignment import TimeSpan
 from speech.asr.outputs import TimedSegment, cues, render
 from speech.audio import load_audio, stream_wav_scp_entry
-from speech.data.voices import RenderItem, Voice, render as synthesize
+from speech.data.synth_speakers import RenderItem, SynthSpeaker, render as synthesize
 from speech.errors import AudioError
-from speech.vad import VadConfig, split_stream
+from speech.vad import SpeechSpan, VadConfig, split_stream
 
 RATE = 16000
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -25,7 +25,7 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="esp
 def spoken(tmp_path, texts):
     """16 kHz speech of each text (espeak-ng), as float32 arrays."""
     items = [RenderItem(t, tmp_path / f"s{i}.wav") for i, t in enumerate(texts)]
-    synthesize(Voice("espeak-ng", "en-us"), items)
+    synthesize(SynthSpeaker("espeak-ng", "en-us"), items)
     return [load_audio(item.out_path, RATE) for item in items]
 
 
@@ -53,7 +53,7 @@ def test_vad_finds_each_utterance_between_pauses(tmp_path):
     parts = spoken(tmp_path, ["one two three", "four five", "six seven eight nine"])
     audio, spans = with_pauses(parts, 1.5)
     segments = list(split_stream(chunked(audio), VadConfig(), RATE))
-    assert len(segments) == 3
+    assert len(segments) == 3 and all(isinstance(seg, SpeechSpan) for seg in segments)
     for seg, (start, end) in zip(segments, spans):
         # synthesizer output already has 0.1-0.2 s of silence at each end
         assert abs(seg.start - start) < 0.3

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from speech.data.datadir import DataDir
-from speech.data.voices import Voice, voice_problem
+from speech.data.synth_speakers import SynthSpeaker, speaker_problem
 from speech.errors import SpeechError
 from speech.text.rdata import R_LIBRARY, read_package_data, unserialize
 from support.recipes import REPO, make_scratch_recipe, run_recipe, wer_of, write_tiny_asr_config
@@ -133,7 +133,7 @@ def test_sentences_near_the_excluded_text_are_dropped():
 
 def test_plan_gives_each_utterance_its_own_sentence(tmp_path):
     prep = load("prepare_data")
-    voices = [(Voice("flite", "awb"), 3), (Voice("espeak-ng", "en-us", variant="m1"), 1)]
+    voices = [(SynthSpeaker("flite", "awb"), 3), (SynthSpeaker("espeak-ng", "en-us", variant="m1"), 1)]
     sentences = [f"words of sentence {i}" for i in range(10)]
     utts = prep.plan_set("train", voices, sentences, 8, seed=0, audio_dir=tmp_path)
     assert [u.text for u in utts] == sentences[:8]
@@ -147,11 +147,12 @@ def test_plan_gives_each_utterance_its_own_sentence(tmp_path):
 @needs_texts
 def test_tiny_corpus_keeps_eval_sentences_out_of_training_and_lm(tmp_path):
     for voice_id in VOICES.split(","):
-        voice = next(v for v in [Voice("flite", "kal16"), Voice("flite", "awb"), Voice("flite", "slt"),
-                                 Voice("flite", "rms"), Voice("festival", "ked"),
-                                 Voice("espeak-ng", "en-us", variant="m5")] if v.id == voice_id)
-        if voice_problem(voice):
-            pytest.skip(voice_problem(voice))
+        voice = next(v for v in [SynthSpeaker("flite", "kal16"), SynthSpeaker("flite", "awb"),
+                                 SynthSpeaker("flite", "slt"), SynthSpeaker("flite", "rms"),
+                                 SynthSpeaker("festival", "ked"),
+                                 SynthSpeaker("espeak-ng", "en-us", variant="m5")] if v.id == voice_id)
+        if speaker_problem(voice):
+            pytest.skip(speaker_problem(voice))
     exclude = tmp_path / "exclude_text"
     exclude.write_text("x1 she was the youngest of the two daughters\n")
     proc = subprocess.run([sys.executable, str(LOCAL / "prepare_data.py"), "--out-dir", str(tmp_path / "data"),

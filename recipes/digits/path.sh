@@ -6,3 +6,5 @@ if [ -z "${VIRTUAL_ENV:-}" ] && [ -f "$repo_root/.venv/bin/activate" ]; then
 fi
 command -v speech >/dev/null || { echo "speech is not installed: run $repo_root/tools/install.sh" >&2; exit 1; }
 export PYTHONUNBUFFERED=1 LC_ALL=C
+# The Slurm config of --cmd slurm jobs (speech/jobs/slurm.py): the repository's conf/slurm.conf.
+export SPEECH_SLURM_CONF="${SPEECH_SLURM_CONF:-$repo_root/conf/slurm.conf}"

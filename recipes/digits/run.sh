@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 stage=0           # first stage to run
 stop_stage=100    # last stage to run
 nj=2              # parallel jobs for data generation and features
-cmd=local         # local, or "slurm --mem 4G ..." (conf/slurm.conf)
+cmd=local         # local, or "slurm --mem 4G ..." (../../conf/slurm.conf, see path.sh)
 device=auto       # training/decoding device: cpu, cuda, auto
 hours=1.0         # hours of training speech to generate (dev/test scale with it)
 seed=0

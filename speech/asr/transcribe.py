@@ -48,7 +48,7 @@ from speech.audio import fill_digital_silence, load_audio, stream_wav_scp_entry
 from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, read_key_value
-from speech.vad import Segment, VadConfig, split_stream
+from speech.vad import SpeechSpan, VadConfig, split_stream
 
 AUDIO_EXTENSIONS = {"." + ext.lower() for ext in soundfile.available_formats()} | {".mp3", ".ogg", ".opus"}
 
@@ -117,9 +117,9 @@ class Transcriber:
                 out.append([TimeSpan(w, 0.0, len(waves[i]) / self.sample_rate, 0.0) for w in text.split()])
         return out
 
-    def transcribe_segments(self, segments: Iterable[Segment], batch_size: int = 16) -> Iterator[TimedSegment]:
+    def transcribe_segments(self, segments: Iterable[SpeechSpan], batch_size: int = 16) -> Iterator[TimedSegment]:
         """Decode a recording's segments in batches; word times relative to the recording."""
-        pending: list[Segment] = []
+        pending: list[SpeechSpan] = []
 
         def flush() -> Iterator[TimedSegment]:
             for seg, words in zip(pending, self.transcribe_timed([s.samples for s in pending])):
@@ -136,7 +136,7 @@ class Transcriber:
             yield from flush()
 
 
-def segments_of(chunks: Iterable[np.ndarray], mode: str, cfg: VadConfig, sample_rate: int) -> Iterator[Segment]:
+def segments_of(chunks: Iterable[np.ndarray], mode: str, cfg: VadConfig, sample_rate: int) -> Iterator[SpeechSpan]:
     """``mode`` off: the whole recording; on: VAD segments; auto: whole when it is no longer
     than ``cfg.max_segment_s``, else VAD segments."""
     chunks = (fill_digital_silence(c, sample_rate) for c in chunks)
@@ -153,7 +153,7 @@ def segments_of(chunks: Iterable[np.ndarray], mode: str, cfg: VadConfig, sample_
             yield from split_stream(_chain(head, chunks), cfg, sample_rate)
             return
     if length:
-        yield Segment(0.0, np.concatenate(head))
+        yield SpeechSpan(0.0, np.concatenate(head))
 
 
 def _chain(head: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import soundfile as sf
 
 from speech.data.datadir import DataDir
-from speech.data.voices import RenderItem, Voice, available_voices, render
+from speech.data.synth_speakers import RenderItem, SynthSpeaker, available_speakers, render
 from speech.errors import DataDirError, SpeechError
 from speech.fileio import kaldi_sort_key
 
@@ -44,34 +44,34 @@ logger = logging.getLogger(__name__)
 
 SETS = ("train", "dev", "test")
 FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur")
-Split = dict[str, list[tuple[Voice, float]]]
+Split = dict[str, list[tuple[SynthSpeaker, float]]]
 # every utterance draws its rate and pitch shift from these: more variety per voice
 SPEED_RANGE = (0.85, 1.15)
 PITCH_RANGE = (-2.0, 2.0)  # semitones
 
 
-def _espeak(accent: str, variant: str) -> Voice:
-    return Voice("espeak-ng", accent, variant=variant)
+def _espeak(accent: str, variant: str) -> SynthSpeaker:
+    return SynthSpeaker("espeak-ng", accent, variant=variant)
 
 
 # (voice, weight): a voice's share of its set's utterances is proportional to its weight.
 HELD_OUT_SPLIT: Split = {
     "train": [
-        (Voice("flite", "kal16"), 3), (Voice("festival", "kal"), 3), (Voice("flite", "awb"), 3),
-        (Voice("flite", "slt"), 3), (Voice("festival", "slt-hts"), 3),
+        (SynthSpeaker("flite", "kal16"), 3), (SynthSpeaker("festival", "kal"), 3), (SynthSpeaker("flite", "awb"), 3),
+        (SynthSpeaker("flite", "slt"), 3), (SynthSpeaker("festival", "slt-hts"), 3),
         (_espeak("en-us", "m1"), 1), (_espeak("en-gb", "m2"), 1), (_espeak("en-us", "m3"), 1),
         (_espeak("en-gb-scotland", "m6"), 1), (_espeak("en-us-nyc", "m7"), 1), (_espeak("en-029", "m8"), 1),
         (_espeak("en-us", "f1"), 1), (_espeak("en-gb", "f2"), 1), (_espeak("en-gb-x-rp", "f4"), 1),
         (_espeak("en-us", "linda"), 1), (_espeak("en-gb-x-gbclan", "steph"), 1),
     ],
-    "dev": [(Voice("flite", "rms"), 3), (_espeak("en-us", "m4"), 1), (_espeak("en-gb", "f3"), 1)],
-    "test": [(Voice("festival", "ked"), 3), (_espeak("en-us", "m5"), 1), (_espeak("en-gb", "f5"), 1)],
+    "dev": [(SynthSpeaker("flite", "rms"), 3), (_espeak("en-us", "m4"), 1), (_espeak("en-gb", "f3"), 1)],
+    "test": [(SynthSpeaker("festival", "ked"), 3), (_espeak("en-us", "m5"), 1), (_espeak("en-gb", "f5"), 1)],
 }
 
 
 class Utterance(NamedTuple):
     utt_id: str
-    voice: Voice
+    voice: SynthSpeaker
     text: str
     speed: float
     pitch: float
@@ -125,7 +125,7 @@ def set_is_complete(data_dir: Path, utts: list[Utterance]) -> bool:
             and all(u.wav.is_file() for u in utts))
 
 
-def _render_chunk(chunk: tuple[Voice, list[RenderItem]]) -> int:
+def _render_chunk(chunk: tuple[SynthSpeaker, list[RenderItem]]) -> int:
     render(*chunk)
     return len(chunk[1])
 
@@ -141,7 +141,7 @@ def render_all(utts: list[Utterance], nj: int) -> None:
         logger.info("%d of %d wav files already rendered", len(utts) - len(todo), len(utts))
     if not todo:
         return
-    by_voice: dict[Voice, list[RenderItem]] = defaultdict(list)
+    by_voice: dict[SynthSpeaker, list[RenderItem]] = defaultdict(list)
     for u in todo:
         by_voice[u.voice].append(RenderItem(u.text, u.wav, u.speed, u.pitch))
     size = max(25, math.ceil(len(todo) / (8 * nj)))
@@ -170,7 +170,7 @@ def select_voices(patterns: str, split: Split = HELD_OUT_SPLIT) -> Split:
     """``split`` restricted to comma-separated fnmatch patterns of speaker ids or identities
     (all when empty) and to the voices installed here; every set keeps at least one."""
     pats = [p.strip() for p in patterns.split(",") if p.strip()]
-    installed = set(available_voices([v for vs in split.values() for v, _ in vs]))
+    installed = set(available_speakers([v for vs in split.values() for v, _ in vs]))
     kept = {}
     for name, voices in split.items():
         keep = [(v, w) for v, w in voices
@@ -194,7 +194,7 @@ def build_set(data_dir: Path, utts: list[Utterance], nj: int) -> DataDir:
     return write_set(data_dir, utts)
 
 
-def summary_line(name: str, d: DataDir, voices: list[tuple[Voice, float]]) -> str:
+def summary_line(name: str, d: DataDir, voices: list[tuple[SynthSpeaker, float]]) -> str:
     identities = sorted({v.identity for v, _ in voices})
     return (f"{name:5s} {len(d.text):6d} utts {sum(d.utt2dur.values()) / 3600:7.3f} h "
             f"{len(voices):3d} speakers ({len(identities)} identities: {' '.join(identities)})")

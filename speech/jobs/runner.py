@@ -20,9 +20,6 @@ from typing import BinaryIO, Callable
 from speech.errors import JobError, SpeechError
 from speech.jobs.slurm import SlurmConf, run_array
 
-# The toolkit's own conf/slurm.conf, used when a JobSpec names none.
-DEFAULT_SLURM_CONF = Path(__file__).resolve().parents[2] / "conf" / "slurm.conf"
-
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -31,8 +28,8 @@ class JobSpec:
     ``cmd`` is ``local`` or ``slurm``. ``max_parallel`` caps the jobs running at once (0: all).
     ``num_threads`` is each job's OpenMP/MKL threads when several jobs run (local) and its
     CPUs under Slurm; ``gpu``, ``mem`` (e.g. ``4G``) and ``time`` (e.g. ``1:00:00``) are
-    what each Slurm task asks for, mapped to sbatch options by ``slurm_conf`` (default
-    conf/slurm.conf). Local jobs share the machine and ignore ``gpu``, ``mem`` and ``time``.
+    what each Slurm task asks for, mapped to sbatch options by ``slurm_conf`` (None: see
+    :meth:`SlurmConf.find`). Local jobs share the machine and ignore ``gpu``, ``mem`` and ``time``.
     """
 
     cmd: str = "local"
@@ -156,7 +153,7 @@ def run_jobs(
     if spec.cmd == "local":
         codes: list[int | None] = list(_run_local(argvs, logs, spec.max_parallel, spec.num_threads))
     else:
-        conf = SlurmConf.read(spec.slurm_conf or DEFAULT_SLURM_CONF)
+        conf = SlurmConf.find(spec.slurm_conf)
         sbatch = conf.sbatch_argv({"gpu": str(spec.gpu), "num_threads": str(spec.num_threads),
                                    "mem": spec.mem, "time": spec.time})
         codes = run_array(argvs, logs, name, sbatch, spec.max_parallel, spec.num_threads)

@@ -1,4 +1,4 @@
-"""Slurm job arrays: ``conf/slurm.conf`` (Kaldi ``slurm.pl`` format) and one ``sbatch --wait``.
+"""Slurm job arrays: a config in Kaldi's ``slurm.pl`` format and one ``sbatch --wait``.
 
 The config says how the options a stage asks for (``gpu``, ``mem``, ``time``,
 ``num_threads``) become sbatch options, so one recipe runs on clusters with different
@@ -8,6 +8,14 @@ partitions or policies by changing only that file. Its lines (``#`` starts a com
     default gpu=0                     # the value when a stage does not set gpu
     option gpu=0                      # exactly this value: these options (here none)
     option gpu=* --gres=gpu:$0        # any other value, $0 standing for it
+
+Which config (:meth:`SlurmConf.find`): the file named by ``--config`` in the ``--cmd``
+string, else by ``$SPEECH_SLURM_CONF``, else the default shipped in this package
+(``speech/jobs/slurm.conf``), so that a plain ``pip install`` has one too. A recipe names its
+site's config as Kaldi recipes do theirs in ``cmd.sh``: the recipes' ``path.sh`` sets
+``$SPEECH_SLURM_CONF`` to the repository's ``conf/slurm.conf`` (a link to the default until a
+site replaces it). Unlike Kaldi's ``slurm.pl``, a ``conf/slurm.conf`` in the working directory
+is not looked for: which cluster options a stage uses does not depend on where it is started.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from speech.errors import SpeechError
@@ -29,6 +38,8 @@ _ENDED = re.compile(r"# Ended \(code (\d+)\) at ")
 # On a shared filesystem a log written on a compute node can reach the submit host a few
 # seconds after sbatch returns; a log without its end line is re-read this long.
 LOG_SYNC_WAIT_S = 10.0
+# The environment variable naming the config when --cmd has no --config.
+CONF_ENV = "SPEECH_SLURM_CONF"
 
 
 @dataclass(frozen=True)
@@ -42,14 +53,24 @@ class SlurmConf:
     options: dict[str, dict[str, tuple[str, ...]]]
 
     @classmethod
+    def find(cls, path: str | os.PathLike | None = None) -> SlurmConf:
+        """The config a stage's jobs use: ``path`` (--cmd's ``--config``), else the file named
+        by ``$SPEECH_SLURM_CONF``, else the packaged default."""
+        path = path or os.environ.get(CONF_ENV)
+        if path:
+            return cls.read(path)
+        with resources.as_file(resources.files(__package__) / "slurm.conf") as packaged:
+            return cls.read(packaged)
+
+    @classmethod
     def read(cls, path: str | os.PathLike) -> SlurmConf:
         """Parse ``path``; raises SpeechError with ``file:line`` for malformed lines."""
         path = Path(path)
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as e:
-            raise SpeechError(f"{path}: cannot read the Slurm config ({e.strerror}); "
-                              "pass one with --config or restore conf/slurm.conf") from None
+            raise SpeechError(f"{path}: cannot read the Slurm config ({e.strerror}); fix --cmd's --config "
+                              f"or ${CONF_ENV}, or set neither for the packaged default") from None
         command: tuple[str, ...] = ()
         defaults: dict[str, str] = {}
         options: dict[str, dict[str, tuple[str, ...]]] = {}

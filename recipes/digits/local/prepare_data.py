@@ -27,7 +27,7 @@ from pathlib import Path
 from speech.cli import run_script
 from speech.data.synth_corpus import (SETS, Utterance, add_corpus_arguments, allocate, build_set,
                                       check_corpus_arguments, check_split, draw_prosody, select_voices, summary_line)
-from speech.data.voices import Voice
+from speech.data.synth_speakers import SynthSpeaker
 
 logger = logging.getLogger("prepare_data")
 
@@ -38,7 +38,7 @@ EVAL_FRACTION = 0.125  # dev and test each: this fraction of the training uttera
 SECONDS_PER_UTTERANCE = 1.52  # measured mean of a training utterance (4 digits + 0.3 s of edges)
 
 
-def plan_set(name: str, voices: list[tuple[Voice, float]], num_utts: int, seed: int,
+def plan_set(name: str, voices: list[tuple[SynthSpeaker, float]], num_utts: int, seed: int,
              audio_dir: Path) -> list[Utterance]:
     """The utterances of one set. Each speaker has its own random stream seeded by (seed,
     set, speaker), drawn utterance by utterance, so a larger corpus extends a smaller one."""

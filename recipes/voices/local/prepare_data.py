@@ -28,7 +28,7 @@ from speech.cli import run_script
 from speech.data.synth_corpus import (SETS, Utterance, add_corpus_arguments, allocate, build_set,
                                       check_corpus_arguments, check_split, draw_prosody, select_voices,
                                       summary_line)
-from speech.data.voices import Voice
+from speech.data.synth_speakers import SynthSpeaker
 from speech.errors import SpeechError
 from speech.fileio import read_key_value, write_key_value
 
@@ -64,7 +64,7 @@ def split_pool(pool: list[str], num_eval: int, seed: int) -> dict[str, list[str]
     return {"test": shuffled[:num_eval], "dev": shuffled[num_eval:2 * num_eval], "train": shuffled[2 * num_eval:]}
 
 
-def plan_set(name: str, voices: list[tuple[Voice, float]], sentences: list[str], num_utts: int, seed: int,
+def plan_set(name: str, voices: list[tuple[SynthSpeaker, float]], sentences: list[str], num_utts: int, seed: int,
              audio_dir: Path) -> list[Utterance]:
     """``num_utts`` utterances, each of a different sentence of ``sentences`` (taken in
     order), shared among ``voices`` by weight; speed and pitch from a per-speaker stream."""

@@ -1,4 +1,4 @@
-"""speech.data.voices: each synthesizer renders 16 kHz speech; errors name voice and text."""
+"""speech.data.synth_speakers: each synthesizer renders 16 kHz speech; errors name voice and text."""
 
 import logging
 import subprocess
@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech.data import voices as V
-from speech.data.voices import RenderItem, Voice, render
+from speech.data import synth_speakers as S
+from speech.data.synth_speakers import RenderItem, SynthSpeaker, render
 from speech.errors import SpeechError
 
 DIGITS = "one two oh three"
 
 
-def needs(voice: Voice) -> Voice:
-    problem = V.voice_problem(voice)
+def needs(voice: SynthSpeaker) -> SynthSpeaker:
+    problem = S.speaker_problem(voice)
     if problem is not None:
         pytest.skip(problem)
     return voice
@@ -38,8 +38,8 @@ def median_f0(x: np.ndarray, sr: int = 16000) -> float:
     return float(np.median(f0s))
 
 
-@pytest.mark.parametrize("voice", [Voice("flite", "kal16"), Voice("festival", "kal"),
-                                   Voice("espeak-ng", "en-us", variant="f3")], ids=str)
+@pytest.mark.parametrize("voice", [SynthSpeaker("flite", "kal16"), SynthSpeaker("festival", "kal"),
+                                   SynthSpeaker("espeak-ng", "en-us", variant="f3")], ids=str)
 def test_each_engine_renders_a_digit_string(tmp_path, voice):
     needs(voice)
     out = tmp_path / "sub" / "x.wav"
@@ -59,7 +59,7 @@ def test_each_engine_renders_a_digit_string(tmp_path, voice):
 
 def test_speed_and_pitch_native_and_by_resampling(tmp_path):
     # flite slt sets its F0 itself; festival slt-hts cannot, so its pitch moves by resampling
-    for voice in (needs(Voice("flite", "slt")), needs(Voice("festival", "slt-hts"))):
+    for voice in (needs(SynthSpeaker("flite", "slt")), needs(SynthSpeaker("festival", "slt-hts"))):
         items = [RenderItem("seven eight nine", tmp_path / f"{voice.id}-{i}.wav", speed, pitch)
                  for i, (speed, pitch) in enumerate([(0.8, 0.0), (1.25, 0.0), (1.0, -3.0), (1.0, 3.0)])]
         render(voice, items)
@@ -70,7 +70,7 @@ def test_speed_and_pitch_native_and_by_resampling(tmp_path):
 
 
 def test_festival_renders_a_batch_in_one_process(tmp_path, monkeypatch):
-    voice = needs(Voice("festival", "ked"))
+    voice = needs(SynthSpeaker("festival", "ked"))
     calls = []
     run = subprocess.run
 
@@ -78,7 +78,7 @@ def test_festival_renders_a_batch_in_one_process(tmp_path, monkeypatch):
         calls.append(argv[0])
         return run(argv, *args, **kwargs)
 
-    monkeypatch.setattr(V.subprocess, "run", counting_run)
+    monkeypatch.setattr(S.subprocess, "run", counting_run)
     texts = ["zero", "one two", "three four five", "six seven eight nine", 'oh "quoted" \\ oh']
     items = [RenderItem(t, tmp_path / f"{i}.wav") for i, t in enumerate(texts)]
     render(voice, items)
@@ -88,7 +88,7 @@ def test_festival_renders_a_batch_in_one_process(tmp_path, monkeypatch):
 
 
 def test_output_is_deterministic(tmp_path):
-    voice = needs(Voice("flite", "awb"))
+    voice = needs(SynthSpeaker("flite", "awb"))
     a, b = tmp_path / "a" / "u.wav", tmp_path / "b" / "u.wav"
     render(voice, [RenderItem(DIGITS, a, 1.1, 1.0)])
     render(voice, [RenderItem(DIGITS, b, 1.1, 1.0)])
@@ -96,32 +96,35 @@ def test_output_is_deterministic(tmp_path):
 
 
 def test_identities_and_speaker_ids():
-    assert Voice("flite", "slt").identity == Voice("festival", "slt-hts").identity == "slt"
-    assert Voice("flite", "kal16").identity == Voice("festival", "kal").identity == "kal"
-    assert Voice("espeak-ng", "en-us", variant="f3").identity == Voice("espeak-ng", "en-gb", variant="f3").identity
-    ids = [v.id for v in V.standard_voices()]
+    assert SynthSpeaker("flite", "slt").identity == SynthSpeaker("festival", "slt-hts").identity == "slt"
+    assert SynthSpeaker("flite", "kal16").identity == SynthSpeaker("festival", "kal").identity == "kal"
+    us, gb = SynthSpeaker("espeak-ng", "en-us", variant="f3"), SynthSpeaker("espeak-ng", "en-gb", variant="f3")
+    assert us.identity == gb.identity
+    ids = [v.id for v in S.standard_speakers()]
     assert len(set(ids)) == len(ids) and not any("_" in i for i in ids)
     assert not any(a != b and b.startswith(a) for a in ids for b in ids)  # Kaldi sort safety
 
 
 def test_unknown_voices_give_clear_errors(tmp_path, caplog):
-    needs(Voice("flite", "awb"))
-    for voice, word in [(Voice("flite", "nosuch"), "nosuch"), (Voice("festival", "nosuch"), "nosuch"),
-                        (Voice("espeak-ng", "en-us", variant="zz"), "zz"), (Voice("espeak-ng", "xx-yy"), "xx-yy")]:
+    needs(SynthSpeaker("flite", "awb"))
+    for voice, word in [(SynthSpeaker("flite", "nosuch"), "nosuch"), (SynthSpeaker("festival", "nosuch"), "nosuch"),
+                        (SynthSpeaker("espeak-ng", "en-us", variant="zz"), "zz"),
+                        (SynthSpeaker("espeak-ng", "xx-yy"), "xx-yy")]:
         with pytest.raises(SpeechError, match=word):
             render(voice, [RenderItem("one", tmp_path / "x.wav")])
     assert not (tmp_path / "x.wav").exists()
     with pytest.raises(SpeechError, match="engine"):
-        Voice("say", "alex")
+        SynthSpeaker("say", "alex")
     with pytest.raises(SpeechError, match="empty text"):
-        render(Voice("flite", "awb"), [RenderItem("  ", tmp_path / "x.wav")])
+        render(SynthSpeaker("flite", "awb"), [RenderItem("  ", tmp_path / "x.wav")])
     with caplog.at_level(logging.WARNING):
-        assert V.available_voices([Voice("flite", "nosuch"), Voice("flite", "awb")]) == [Voice("flite", "awb")]
+        awb = SynthSpeaker("flite", "awb")
+        assert S.available_speakers([SynthSpeaker("flite", "nosuch"), awb]) == [awb]
     assert "flite-nosuch" in caplog.text and "not installed" in caplog.text
 
 
 def test_engine_failure_names_voice_and_text(tmp_path, monkeypatch):
-    voice = needs(Voice("flite", "awb"))
+    voice = needs(SynthSpeaker("flite", "awb"))
     fake = tmp_path / "bin" / "flite"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'synthesis exploded' >&2\nexit 3\n")

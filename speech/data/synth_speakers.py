@@ -1,10 +1,10 @@
-"""Debian speech synthesizers as speakers: flite, festival and espeak-ng voices.
+"""Debian speech synthesizers as corpus speakers: flite, festival and espeak-ng voices.
 
-A :class:`Voice` names one synthetic speaker (engine + voice name + optional espeak variant)
-and the real person behind it (``identity``): flite ``slt`` and festival ``slt-hts`` are both
-recordings of the same woman, so a recipe that holds speakers out of training must hold out
-identities, not voices. :func:`render` turns many ``(text, out_path, speed, pitch)`` items into
-16 kHz mono 16-bit wav files for one voice:
+A :class:`SynthSpeaker` is one synthetic speaker of a corpus (engine + voice name + optional
+espeak variant) and the real person behind it (``identity``): flite ``slt`` and festival
+``slt-hts`` are both recordings of the same woman, so a recipe that holds speakers out of
+training must hold out identities, not voices. :func:`render` turns many ``(text, out_path,
+speed, pitch)`` items into 16 kHz mono 16-bit wav files for one speaker:
 
 - flite: one process per sentence (a call takes ~10 ms);
 - espeak-ng: one process per sentence (22.05 kHz output, resampled);
@@ -22,7 +22,7 @@ corrected so that the duration still follows ``speed``.
 Every output is trimmed to its speech with 0.1-0.2 s of silence at each end (synthesizers
 leave anything from 0 to 0.3 s), and a very low noise floor (-75 dBFS) is added so that no
 frame is digital zero (log-energy features of exact zeros are -inf or a floor constant that
-real recordings never produce). Outputs are deterministic for a given (voice, text, speed,
+real recordings never produce). Outputs are deterministic for a given (speaker, text, speed,
 pitch, output file name) where the engine is.
 """
 
@@ -79,7 +79,7 @@ _ESPEAK_SEMITONES_PER_STEP = 0.16  # -p 50 +/- 15 measured as +/- 2.4 semitones 
 
 
 @dataclass(frozen=True)
-class Voice:
+class SynthSpeaker:
     """One synthetic speaker.
 
     engine: "flite" | "festival" | "espeak-ng".
@@ -188,52 +188,52 @@ def installed_names(engine: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def voice_problem(voice: Voice) -> str | None:
-    """Why ``voice`` cannot be rendered on this machine, or None when it can."""
-    names = installed_names(voice.engine)
+def speaker_problem(speaker: SynthSpeaker) -> str | None:
+    """Why ``speaker`` cannot be rendered on this machine, or None when it can."""
+    names = installed_names(speaker.engine)
     if not names:
-        return f"{voice.engine} is not installed; {INSTALL_HINT}"
-    if voice.engine == "festival" and voice.name not in _FESTIVAL:
-        return f"{voice} is unknown; festival voices are {', '.join(sorted(_FESTIVAL))}"
-    if voice.name not in names:
-        if voice.engine == "festival":
-            return f"{voice} is not installed (Debian package {_FESTIVAL_PACKAGES[voice.name]}); {INSTALL_HINT}"
+        return f"{speaker.engine} is not installed; {INSTALL_HINT}"
+    if speaker.engine == "festival" and speaker.name not in _FESTIVAL:
+        return f"{speaker} is unknown; festival voices are {', '.join(sorted(_FESTIVAL))}"
+    if speaker.name not in names:
+        if speaker.engine == "festival":
+            return f"{speaker} is not installed (Debian package {_FESTIVAL_PACKAGES[speaker.name]}); {INSTALL_HINT}"
         known = sorted(n for n in names if not n.startswith("+"))
-        return f"{voice} is not installed; installed: {', '.join(known)}"
-    if voice.variant is not None and "+" + voice.variant not in names:
-        return f"{voice}: espeak-ng has no variant '{voice.variant}' (espeak-ng --voices=variant lists them)"
+        return f"{speaker} is not installed; installed: {', '.join(known)}"
+    if speaker.variant is not None and "+" + speaker.variant not in names:
+        return f"{speaker}: espeak-ng has no variant '{speaker.variant}' (espeak-ng --voices=variant lists them)"
     return None
 
 
-def standard_voices() -> list[Voice]:
-    """Every voice this module knows: flite and festival voices, and espeak-ng English
+def standard_speakers() -> list[SynthSpeaker]:
+    """Every speaker this module knows: the flite and festival voices, and espeak-ng English
     accents x the plain variants m1-m7 and f1-f5 (installed or not)."""
-    voices = [Voice("flite", n) for n in ("kal16", "awb", "rms", "slt", "kal")]
-    voices += [Voice("festival", n) for n in _FESTIVAL]
+    speakers = [SynthSpeaker("flite", n) for n in ("kal16", "awb", "rms", "slt", "kal")]
+    speakers += [SynthSpeaker("festival", n) for n in _FESTIVAL]
     accents = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
                "en-029", "en-us-nyc")
     variants = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 6)]
-    voices += [Voice("espeak-ng", a, variant=v) for a in accents for v in variants]
-    return voices
+    speakers += [SynthSpeaker("espeak-ng", a, variant=v) for a in accents for v in variants]
+    return speakers
 
 
-def available_voices(voices: Iterable[Voice] | None = None) -> list[Voice]:
-    """The voices of ``voices`` (default: :func:`standard_voices`) that this machine can render.
+def available_speakers(speakers: Iterable[SynthSpeaker] | None = None) -> list[SynthSpeaker]:
+    """The speakers of ``speakers`` (default: :func:`standard_speakers`) this machine can render.
 
     Each one skipped is logged as a warning saying why (engine or voice package missing).
     """
-    usable: list[Voice] = []
+    usable: list[SynthSpeaker] = []
     missing_engines: set[str] = set()
-    for voice in standard_voices() if voices is None else voices:
-        problem = voice_problem(voice)
+    for speaker in standard_speakers() if speakers is None else speakers:
+        problem = speaker_problem(speaker)
         if problem is None:
-            usable.append(voice)
-        elif not installed_names(voice.engine):
-            if voice.engine not in missing_engines:
-                missing_engines.add(voice.engine)
-                logger.warning("skipping all %s voices: %s", voice.engine, problem)
+            usable.append(speaker)
+        elif not installed_names(speaker.engine):
+            if speaker.engine not in missing_engines:
+                missing_engines.add(speaker.engine)
+                logger.warning("skipping all %s voices: %s", speaker.engine, problem)
         else:
-            logger.warning("skipping %s: %s", voice.id, problem)
+            logger.warning("skipping %s: %s", speaker.id, problem)
     return usable
 
 
@@ -252,66 +252,66 @@ class _Job:
     tape_factor: float = 1.0  # resampling factor applied after the engine
 
 
-def render(voice: Voice, items: Sequence[RenderItem], sample_rate: int = 16000,
+def render(speaker: SynthSpeaker, items: Sequence[RenderItem], sample_rate: int = 16000,
            edge_silence: tuple[float, float] = (0.10, 0.20), noise_floor_db: float = -75.0) -> None:
-    """Synthesise every item with ``voice`` into ``item.out_path`` (mono 16-bit PCM wav).
+    """Synthesise every item with ``speaker`` into ``item.out_path`` (mono 16-bit PCM wav).
 
     Each file is written atomically. Silence at each end is cut or padded to a length drawn
     uniformly from ``edge_silence`` (seconds), seeded by the output file name.
-    Raises SpeechError naming the voice (and the text) when the voice is not installed, a text
+    Raises SpeechError naming the speaker (and the text) when its voice is not installed, a text
     is empty, or the engine fails or produces silence.
     """
     if not items:
         return
-    problem = voice_problem(voice)
+    problem = speaker_problem(speaker)
     if problem is not None:
-        raise SpeechError(f"{voice.id}: {problem}")
-    with tempfile.TemporaryDirectory(prefix="speech-voices-") as tmp:
+        raise SpeechError(f"{speaker.id}: {problem}")
+    with tempfile.TemporaryDirectory(prefix="speech-synth-") as tmp:
         jobs = []
         for i, item in enumerate(items):
             if not item.text.strip():
-                raise SpeechError(f"{voice.id}: empty text for {item.out_path}")
+                raise SpeechError(f"{speaker.id}: empty text for {item.out_path}")
             if not item.speed > 0:
-                raise SpeechError(f"{voice.id}: speed must be > 0 for {item.out_path}, got {item.speed}")
-            speed = voice.speed * item.speed
-            factor = 2.0 ** ((voice.pitch + item.pitch) / 12.0)
-            if voice.native_pitch:
+                raise SpeechError(f"{speaker.id}: speed must be > 0 for {item.out_path}, got {item.speed}")
+            speed = speaker.speed * item.speed
+            factor = 2.0 ** ((speaker.pitch + item.pitch) / 12.0)
+            if speaker.native_pitch:
                 jobs.append(_Job(item, Path(tmp) / f"{i}.wav", speed, factor))
             else:
                 # Resampling by `factor` speeds the audio up by `factor` too: ask the engine
                 # for the remaining speed so that the final speed is still `speed`.
                 jobs.append(_Job(item, Path(tmp) / f"{i}.wav", speed / factor, 1.0, factor))
-        if voice.engine == "festival":
-            _run_festival(voice, jobs, Path(tmp))
+        if speaker.engine == "festival":
+            _run_festival(speaker, jobs, Path(tmp))
         else:
             for job in jobs:
-                _run_one(voice, job)
+                _run_one(speaker, job)
         for job in jobs:
-            _finish(voice, job, sample_rate, edge_silence, noise_floor_db)
+            _finish(speaker, job, sample_rate, edge_silence, noise_floor_db)
 
 
-def _fail(voice: Voice, text: str, detail: str) -> SpeechError:
-    return SpeechError(f"{voice.id} ({voice}) failed on text '{text}': {detail.strip()[-500:]}")
+def _fail(speaker: SynthSpeaker, text: str, detail: str) -> SpeechError:
+    return SpeechError(f"{speaker.id} ({speaker}) failed on text '{text}': {detail.strip()[-500:]}")
 
 
-def _run_one(voice: Voice, job: _Job) -> None:
+def _run_one(speaker: SynthSpeaker, job: _Job) -> None:
     """flite or espeak-ng: one process per sentence (start-up is a few milliseconds)."""
     text = " ".join(job.item.text.split())
-    if voice.engine == "flite":
-        argv = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1.0 / job.engine_speed:.4f}"]
-        if voice.native_pitch:
-            argv += ["--setf", f"int_f0_target_mean={_FLITE_F0[voice.name] * job.f0_factor:.2f}"]
+    if speaker.engine == "flite":
+        argv = ["flite", "-voice", speaker.name, "--setf", f"duration_stretch={1.0 / job.engine_speed:.4f}"]
+        if speaker.native_pitch:
+            argv += ["--setf", f"int_f0_target_mean={_FLITE_F0[speaker.name] * job.f0_factor:.2f}"]
         argv += ["-t", text, "-o", str(job.raw)]
         stdin = None
     else:
-        full = f"{voice.name}+{voice.variant}" if voice.variant else voice.name
+        full = f"{speaker.name}+{speaker.variant}" if speaker.variant else speaker.name
         pitch = 50 + 12.0 * math.log2(job.f0_factor) / _ESPEAK_SEMITONES_PER_STEP
         argv = ["espeak-ng", "-v", full, "-s", str(round(_ESPEAK_DEFAULT_WPM * job.engine_speed)),
                 "-p", str(min(99, max(0, round(pitch)))), "-w", str(job.raw), "--stdin"]
         stdin = text  # on stdin, a text starting with "-" is not taken for an option
     proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not job.raw.is_file():
-        raise _fail(voice, text, f"{argv[0]} exited with code {proc.returncode}: {proc.stderr}")
+        raise _fail(speaker, text, f"{argv[0]} exited with code {proc.returncode}: {proc.stderr}")
 
 
 def _scheme_string(text: str) -> str:
@@ -333,9 +333,9 @@ _FESTIVAL_DIPHONE_PRELUDE = """
 _FESTIVAL_HTS_PRELUDE = "(define speech_hts hts_engine_params)"
 
 
-def _run_festival(voice: Voice, jobs: list[_Job], tmp: Path) -> None:
+def _run_festival(speaker: SynthSpeaker, jobs: list[_Job], tmp: Path) -> None:
     """All items in one festival process: a Scheme script that selects the voice once."""
-    spec = _FESTIVAL[voice.name]
+    spec = _FESTIVAL[speaker.name]
     lines = [f"({spec.function})", _FESTIVAL_HTS_PRELUDE if spec.hts else _FESTIVAL_DIPHONE_PRELUDE]
     for job in jobs:
         if spec.hts:
@@ -352,22 +352,22 @@ def _run_festival(voice: Voice, jobs: list[_Job], tmp: Path) -> None:
     failed = next((job for job in jobs if not job.raw.is_file()), None)
     if proc.returncode != 0 or failed is not None:
         text = failed.item.text if failed is not None else jobs[-1].item.text
-        raise _fail(voice, text, f"festival exited with code {proc.returncode}: {proc.stderr or proc.stdout}")
+        raise _fail(speaker, text, f"festival exited with code {proc.returncode}: {proc.stderr or proc.stdout}")
 
 
-def _finish(voice: Voice, job: _Job, sample_rate: int, edge_silence: tuple[float, float],
+def _finish(speaker: SynthSpeaker, job: _Job, sample_rate: int, edge_silence: tuple[float, float],
             noise_floor_db: float) -> None:
     """Raw engine output -> trimmed, resampled, noise-floored 16-bit wav at ``out_path``."""
     try:
         audio, rate = sf.read(job.raw, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as e:
-        raise _fail(voice, job.item.text, f"unreadable output: {e}") from e
+        raise _fail(speaker, job.item.text, f"unreadable output: {e}") from e
     x = audio.mean(axis=1)  # [num_samples]
     num = len(x)
     rng = np.random.default_rng(zlib.crc32(job.item.out_path.name.encode("utf-8")))
     start, end = _speech_bounds(x, rate)
     if end <= start:
-        raise _fail(voice, job.item.text, "the engine produced silence")
+        raise _fail(speaker, job.item.text, "the engine produced silence")
     # Edge lengths are wanted after resampling, which shortens the audio by tape_factor.
     lead, trail = (int(rng.uniform(*edge_silence) * rate * job.tape_factor) for _ in range(2))
     x = np.pad(x[max(0, start - lead):min(num, end + trail)], (max(0, lead - start), max(0, end + trail - num)))
