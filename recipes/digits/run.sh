@@ -15,7 +15,7 @@ asr_config=../../conf/asr/blstm_ctc_small.yaml
 exp=exp/blstm_ctc
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR]
-stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score  5 RESULTS.md"
+stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev  5 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
 
@@ -61,6 +61,8 @@ if run_stage 4; then
     speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --device "$device" --graph data/graph
     speech score "data/$s" "$exp/decode_${s}_wfst"
   done
+  log 4 "the search with the best dev WER -> $exp/decoding.yaml, what speech transcribe --model $exp uses"
+  speech pick-decoding "$exp" "$exp/decode_dev" "$exp/decode_dev_lexicon" "$exp/decode_dev_wfst"
 fi
 
 if run_stage 5; then

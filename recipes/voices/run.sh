@@ -26,7 +26,7 @@ help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm
              [--hours H] [--seed S] [--lm-order N] [--tune-beam N] [--beam N] [--lm-weights W,W] [--word-scores S,S]
              [--epochs N] [--asr-config YAML] [--exp DIR]
 stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
-        4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score  5 RESULTS.md"
+        4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score; pick the best on dev  5 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
 
@@ -85,6 +85,8 @@ if run_stage 4; then
       --lm-params "$exp/tune_lm/best.yaml"
     speech score "data/$s" "$exp/decode_${s}_wfst"
   done
+  log 4 "the search with the best dev WER -> $exp/decoding.yaml, what speech transcribe --model $exp uses"
+  speech pick-decoding "$exp" "$exp/decode_dev" "$exp/decode_dev_lm" "$exp/decode_dev_wfst"
 fi
 
 if run_stage 5; then
