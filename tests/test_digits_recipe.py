@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support.recipes import make_scratch_recipe, run_recipe, wer_of, write_tiny_asr_config
 
@@ -65,7 +66,15 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     # the Python API on raw audio decodes exactly as decode-asr did from stored features
     from speech.asr.transcribe import Transcriber
 
-    decoded = dict(line.partition(" ")[::2] for line in (exp / "decode_test" / "text").read_text().splitlines())
+    def decoded_by(decode_dir):
+        return dict(line.partition(" ")[::2] for line in (decode_dir / "text").read_text().splitlines())
+
+    decoded = decoded_by(exp / "decode_test")
+    assert Transcriber.from_dir(exp, greedy=True).transcribe(wav) == decoded[utt].strip()
+    # with no options, as the dev decoding that pick-decoding chose (its test twin) did
+    picked = Path(yaml.safe_load((exp / "decoding.yaml").read_text())["chosen_from"])
+    assert picked.name in ("decode_dev", "decode_dev_lexicon", "decode_dev_wfst")
+    decoded = decoded_by(exp / picked.name.replace("_dev", "_test"))
     assert Transcriber.from_dir(exp).transcribe(wav) == decoded[utt].strip()
     assert lines[0].partition(" ")[2] == decoded[utt].strip()
     # ... and with the lexicon, as decode-asr --lexicon did

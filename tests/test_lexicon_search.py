@@ -43,3 +43,11 @@ def test_lexicon_with_unknown_tokens_is_a_clear_error(setup, tmp_path):
     bad.write_text("one o n e\nzebra z e b r a\n")
     with pytest.raises(SpeechError, match=r"bad.txt:2: .*unknown: z b a"):
         LexiconBeamSearch(CharTokenizer(tokens), bad)
+
+
+def test_blank_line_in_the_lexicon_names_its_line(setup, tmp_path):
+    tokens, _ = setup
+    bad = tmp_path / "blank.txt"
+    bad.write_text("one o n e\n\nfour f o u r\n")
+    with pytest.raises(SpeechError, match=r"blank.txt:2: expected '<word> <token> \.\.\.'"):
+        LexiconBeamSearch(CharTokenizer(tokens), bad)

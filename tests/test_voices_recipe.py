@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from speech.data.datadir import DataDir
 from speech.data.synth_speakers import SynthSpeaker, speaker_problem
@@ -225,3 +226,17 @@ def test_tiny_voices_recipe_end_to_end(tmp_path):
             assert words <= lexicon_words
     results = (recipe / "RESULTS.md").read_text()
     assert "real_lm" in results and "test_wfst" in results
+
+    # speech transcribe with no option but the model decodes the test set as the search
+    # picked on dev did (the same WER from raw audio as from the stored features)
+    picked = Path(yaml.safe_load((exp / "decoding.yaml").read_text())["chosen_from"]).name
+    assert picked in ("decode_dev", "decode_dev_lm", "decode_dev_wfst")
+    out = exp / "transcribe_test"
+    out.mkdir()
+    done = subprocess.run([sys.executable, "-m", "speech", "transcribe", "--model", str(exp),
+                           str(recipe / "data" / "test" / "wav.scp")], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (out / "text").write_text(done.stdout)
+    assert subprocess.run([sys.executable, "-m", "speech", "score", str(recipe / "data" / "test"), str(out)],
+                          capture_output=True, timeout=300).returncode == 0
+    assert wer_of(out) == wer_of(exp / picked.replace("_dev", "_test"))
