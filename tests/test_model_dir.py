@@ -11,6 +11,7 @@ from speech.asr.search import DECODING, DecodingSetup
 from speech.asr.transcribe import Transcriber
 from speech.cli import main
 from speech.model_dir import CONFIG, KINDS, WEIGHTS, ModelKind
+from support.cli import fails_in_one_line
 from support.feature_dirs import make_asr_dirs, train_tiny_asr as train
 
 
@@ -28,15 +29,6 @@ def copy_of(exp, tmp_path):
     return out
 
 
-def one_line_error(capsys, argv, *expected):
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for text in expected:
-        assert text in err, err
-    return err
-
-
 def test_config_names_its_kind(trained):
     _, exp = trained
     assert yaml.safe_load((exp / CONFIG).read_text())["kind"] == "asr"
@@ -48,7 +40,7 @@ def test_a_model_dir_of_another_kind_is_refused(trained, tmp_path, capsys, monke
     monkeypatch.setitem(KINDS, "vocoder", ModelKind("x:Y", "x:z", "speech train-vocoder"))
     text = (model / CONFIG).read_text().replace("kind: asr", "kind: vocoder")
     (model / CONFIG).write_text(text)
-    one_line_error(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
+    fails_in_one_line(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
                    "kind 'vocoder'", "speech train-vocoder", "needs kind 'asr'")
 
 
@@ -56,7 +48,7 @@ def test_config_without_kind_says_how_to_fix(trained, tmp_path, capsys):
     dirs, exp = trained
     model = copy_of(exp, tmp_path)
     (model / CONFIG).write_text((model / CONFIG).read_text().replace("kind: asr\n", ""))
-    one_line_error(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
+    fails_in_one_line(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
                    f"{model / CONFIG}", "add the line 'kind: asr'")
 
 
@@ -67,14 +59,14 @@ def test_unreadable_weights_are_one_line(trained, tmp_path, capsys, damage):
     weights = model / WEIGHTS
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2] if damage == "truncated" else bytes(range(256)) * 40)
-    one_line_error(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
+    fails_in_one_line(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
                    f"{weights}: cannot read the weights")
     wav = tmp_path / "a.wav"
     import numpy as np
     import soundfile
 
     soundfile.write(wav, np.zeros(16000, dtype=np.float32), 16000)
-    one_line_error(capsys, ["transcribe", "--model", str(model), str(wav)], f"{weights}: cannot read the weights")
+    fails_in_one_line(capsys, ["transcribe", "--model", str(model), str(wav)], f"{weights}: cannot read the weights")
 
 
 def test_tokens_cut_short_are_one_line(trained, tmp_path, capsys):
@@ -82,7 +74,7 @@ def test_tokens_cut_short_are_one_line(trained, tmp_path, capsys):
     model = copy_of(exp, tmp_path)
     lines = (model / "tokens.txt").read_text().splitlines()
     (model / "tokens.txt").write_text("\n".join(lines[: len(lines) // 2]) + "\n")
-    one_line_error(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
+    fails_in_one_line(capsys, ["decode-asr", str(model), str(dirs["dev"]), str(tmp_path / "dec")],
                    "tokens.txt", "tokens")
 
 
@@ -90,7 +82,7 @@ def test_force_with_a_bad_key_keeps_the_trained_model(trained, tmp_path, capsys)
     dirs, exp = trained
     model = copy_of(exp, tmp_path)
     before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
-    one_line_error(capsys, ["train-asr", "--train-dir", str(dirs["train"]), "--dev-dir", str(dirs["dev"]),
+    fails_in_one_line(capsys, ["train-asr", "--train-dir", str(dirs["train"]), "--dev-dir", str(dirs["dev"]),
                             "--lang-dir", str(dirs["lang"]), "--exp-dir", str(model), "--force",
                             "trainer.epoch=3"], "epoch")
     assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before
@@ -100,7 +92,7 @@ def test_force_with_a_bad_key_keeps_the_trained_model(trained, tmp_path, capsys)
 def test_no_epochs_is_refused_before_anything_is_written(trained, tmp_path, capsys, epochs):
     dirs, _ = trained
     exp = tmp_path / "exp"
-    one_line_error(capsys, ["train-asr", "--train-dir", str(dirs["train"]), "--dev-dir", str(dirs["dev"]),
+    fails_in_one_line(capsys, ["train-asr", "--train-dir", str(dirs["train"]), "--dev-dir", str(dirs["dev"]),
                             "--lang-dir", str(dirs["lang"]), "--exp-dir", str(exp), f"trainer.epochs={epochs}"],
                    "trainer.epochs must be >= 1")
     assert not exp.exists()
@@ -175,7 +167,7 @@ def test_transcribe_decodes_with_the_picked_setup(picked, tmp_path, capsys):
         import soundfile
 
         soundfile.write(wav, np.zeros(16000, dtype=np.float32), 16000)
-        one_line_error(capsys, ["transcribe", "--model", str(model), str(wav)], f"{model / DECODING}",
+        fails_in_one_line(capsys, ["transcribe", "--model", str(model), str(wav)], f"{model / DECODING}",
                        "graph ../../graph", "--greedy")
         assert main(["transcribe", "--model", str(model), "--greedy", str(wav)]) == 0
     finally:

@@ -5,6 +5,7 @@ import pytest
 import soundfile
 
 from speech.cli import main
+from support.cli import fails_in_one_line
 from support.feature_dirs import make_asr_dirs, train_tiny_asr
 
 
@@ -21,14 +22,6 @@ def wav(path, seconds=1.0, seed=0):
     noise = np.random.default_rng(seed).normal(0, 0.05, int(16000 * seconds)).astype(np.float32)
     soundfile.write(path, noise, 16000)
     return path
-
-
-def fails_in_one_line(capsys, argv, *expected):
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for text in expected:
-        assert text in err, err
 
 
 def test_two_files_with_one_stem_are_refused_before_anything_is_written(model, tmp_path, capsys):
