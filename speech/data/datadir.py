@@ -122,6 +122,8 @@ SPK2UTT = "spk2utt"
 # Written by `speech compute-fbank` beside feats.scp: it describes the features, so it goes
 # wherever feats.scp goes.
 FEATURE_CONFIG = "feature_config.yaml"
+# Written by `speech compute-cmvn-stats`: CMVN statistics over every utterance (Kaldi matrix).
+GLOBAL_CMVN = "cmvn_global.ark"
 
 
 def parse_value(spec: TableSpec, key: str, value: str) -> Any:

@@ -75,6 +75,12 @@ def parse_cmd(text: str) -> JobSpec:
     return spec
 
 
+def check_nj(nj: int) -> None:
+    """Raise SpeechError unless ``nj`` is a usable number of jobs (at least 1)."""
+    if nj < 1:
+        raise SpeechError(f"--nj must be at least 1 (got {nj})")
+
+
 def _check(spec: JobSpec) -> None:
     if spec.cmd not in ("local", "slurm"):
         raise SpeechError(f"--cmd must be 'local' or 'slurm' (got '{spec.cmd}')")
@@ -146,8 +152,7 @@ def run_jobs(
     one ``sbatch --wait`` array. Returns when all have ended; raises JobError naming the logs
     of the jobs that failed, SpeechError when the jobs could not be started at all.
     """
-    if nj < 1:
-        raise SpeechError(f"--nj must be at least 1 (got {nj})")
+    check_nj(nj)
     _check(spec)
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
