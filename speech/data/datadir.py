@@ -300,8 +300,6 @@ def _read_table(file: Path, spec: TableSpec) -> dict[str, Any]:
     """Strictly read one table: shared key/value reader, then the spec's value parser."""
     try:
         raw = read_key_value(file, allow_empty_value=spec.allow_empty)
-    except UnicodeDecodeError as e:
-        raise DataDirError(f"{file}: not UTF-8 text (bad byte at offset {e.start}); convert it with iconv") from None
     except DataDirError:
         raise
     except SpeechError as e:
