@@ -597,6 +597,16 @@ def test_get_utt2dur_from_segments_and_skip_when_up_to_date(tmp_path):
     assert (path / "utt2dur").stat().st_mtime_ns != old
 
 
+def test_get_utt2dur_says_when_it_skips(tmp_path, capsys):
+    path = make_dir(tmp_path)
+    (path / "utt2dur").unlink()
+    assert cli(["get-utt2dur", str(path)]) == 0
+    capsys.readouterr()
+    assert cli(["get-utt2dur", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"get-utt2dur: {path / 'utt2dur'} covers every utterance, newer than wav.scp/segments; skipping (--force to redo)")
+
+
 # -- command line and imports --------------------------------------------------------------
 
 
