@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 from typing import Sequence, TypeVar
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from speech.errors import SpeechError
-from speech.fileio import atomic_write
+from speech.fileio import atomic_write, not_utf8
 
 T = TypeVar("T")
 
@@ -31,7 +32,7 @@ def load_config(cls: type[T], yaml_path: str | os.PathLike | None = None, overri
         if not path.is_file():
             raise SpeechError(f"{path}: config file not found")
         try:
-            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+            merged = OmegaConf.merge(merged, _load_yaml(path))
         except OmegaConfBaseException as e:
             raise SpeechError(f"{path}: {e.msg if hasattr(e, 'msg') else e}") from None
     for item in overrides:
@@ -43,6 +44,21 @@ def load_config(cls: type[T], yaml_path: str | os.PathLike | None = None, overri
         except OmegaConfBaseException as e:
             raise SpeechError(f"bad override in {list(overrides)}: {_message(e)}") from None
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def _load_yaml(path: Path) -> DictConfig:
+    """The mapping in a YAML file; SpeechError naming ``path:line`` when it is not one."""
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)  # where the parser gave up
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise SpeechError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e}); correct the file") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    if not isinstance(loaded, DictConfig):
+        raise SpeechError(f"{path}: a YAML list, not a mapping; write one 'key: value' per line")
+    return loaded
 
 
 def save_config(cfg, path: str | os.PathLike) -> None:

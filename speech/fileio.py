@@ -62,27 +62,44 @@ def kaldi_sort_key(key: str) -> bytes:
 def read_key_value(path: str | os.PathLike, *, allow_empty_value: bool = False) -> dict[str, str]:
     """Read a Kaldi table file (``<key> <value...>`` per line) into an ordered dict.
 
-    Raises SpeechError naming ``path:line`` for a missing file, a line without a value, or
-    a duplicated key.
+    Raises SpeechError naming ``path:line`` for a missing file, a line without a value, a
+    duplicated key, or text that is not UTF-8.
     """
     path = Path(path)
     if not path.is_file():
         raise SpeechError(f"{path}: no such file")
     table: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise SpeechError(f"{path}:{lineno}: empty line; remove it")
-            parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1].strip() if len(parts) > 1 else ""
-            if not value and not allow_empty_value:
-                raise SpeechError(f"{path}:{lineno}: '{key}' has no value; expected '<key> <value>'")
-            if key in table:
-                raise SpeechError(f"{path}:{lineno}: key '{key}' appears twice; keep one line per key")
-            table[key] = value
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.rstrip("\n")
+                if not line.strip():
+                    raise SpeechError(f"{path}:{lineno}: empty line; remove it")
+                parts = line.split(maxsplit=1)
+                key = parts[0]
+                value = parts[1].strip() if len(parts) > 1 else ""
+                if not value and not allow_empty_value:
+                    raise SpeechError(f"{path}:{lineno}: '{key}' has no value; expected '<key> <value>'")
+                if key in table:
+                    raise SpeechError(f"{path}:{lineno}: key '{key}' appears twice; keep one line per key")
+                table[key] = value
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     return table
+
+
+def not_utf8(path: str | os.PathLike) -> SpeechError:
+    """The error for a text file that does not decode as UTF-8, naming the line of its first
+    bad byte (a decoder reading ahead in blocks cannot say which line that is)."""
+    lineno = 1
+    with open(path, "rb") as f:
+        # b"\n" never occurs inside a UTF-8 sequence, so each line decodes on its own.
+        for lineno, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                break
+    return SpeechError(f"{path}:{lineno}: not UTF-8 text; convert the file to UTF-8 (e.g. with iconv)")
 
 
 def write_key_value(path: str | os.PathLike, table: dict[str, str] | Iterable[tuple[str, str]]) -> None:

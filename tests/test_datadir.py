@@ -366,6 +366,41 @@ def test_fix_data_dir_repairs_and_reports(tmp_path, capsys):
     assert "kept 4 of 4 utterances" in capsys.readouterr().out
 
 
+def test_fix_data_dir_twice_keeps_the_first_backup(tmp_path, capsys):
+    path = make_dir(tmp_path)
+    write_lines(path / "text", lines(path / "text")[1:])  # spkA-0 has no transcript
+    originals = {name: (path / name).read_bytes() for name in ("text", "utt2spk", "wav.scp")}
+    fix_data_dir(path)
+    fixed = {name: (path / name).read_bytes() for name in originals}
+    assert cli(["fix-data-dir", str(path)]) == 0
+    assert f"originals backed up in {path / '.backup.2'}" in capsys.readouterr().out
+    assert {name: (path / ".backup" / name).read_bytes() for name in originals} == originals
+    assert {name: (path / ".backup.2" / name).read_bytes() for name in originals} == fixed
+
+
+def test_fix_data_dir_fails_when_the_result_is_still_invalid(tmp_path, capsys):
+    path = make_dir(tmp_path)
+    d = DataDir.read(path)
+    d.utt2spk["spkB-1"] = "spkC"  # no dropped line can fix a speaker id that does not prefix its utterance
+    d.write()
+    assert cli(["fix-data-dir", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "kept 5 of 5 utterances" in out
+    problems = validate_data_dir(path)
+    assert len(problems) == 1
+    assert f"{path / 'utt2spk'}:5: utterance 'spkB-1' does not start with its speaker id 'spkC'" in problems[0]
+    assert err.splitlines() == [f"speech fix-data-dir: error: {problems[0]}"]
+
+
+def test_fix_data_dir_reports_windows_line_ends(tmp_path, capsys):
+    path = make_dir(tmp_path)
+    text = lines(path / "text")
+    (path / "text").write_text("".join(f"{row}\r\n" for row in text[:3]) + "".join(f"{row}\n" for row in text[3:]))
+    assert cli(["fix-data-dir", str(path)]) == 0
+    assert f"{path / 'text'}: removed the CR of 3 lines with Windows (CR LF) line ends" in capsys.readouterr().out
+    assert (path / "text").read_text().splitlines() == text and "\r" not in (path / "text").read_text()
+
+
 def test_fix_data_dir_drops_segments_of_missing_recordings(tmp_path):
     path = segmented_dir(tmp_path)
     write_lines(path / "wav.scp", lines(path / "wav.scp")[:1])
@@ -560,6 +595,16 @@ def test_get_utt2dur_from_segments_and_skip_when_up_to_date(tmp_path):
     assert (path / "utt2dur").stat().st_mtime_ns == old
     get_utt2dur(path, force=True)
     assert (path / "utt2dur").stat().st_mtime_ns != old
+
+
+def test_get_utt2dur_says_when_it_skips(tmp_path, capsys):
+    path = make_dir(tmp_path)
+    (path / "utt2dur").unlink()
+    assert cli(["get-utt2dur", str(path)]) == 0
+    capsys.readouterr()
+    assert cli(["get-utt2dur", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"get-utt2dur: {path / 'utt2dur'} covers every utterance, newer than wav.scp/segments; skipping (--force to redo)")
 
 
 # -- command line and imports --------------------------------------------------------------

@@ -243,3 +243,17 @@ def test_bad_audio_fails_the_stage_naming_log_utterance_and_file(tmp_path):
     sf.write(bad, speech_like(0.5, seed=9), 16000)
     assert main_fbank([str(data), "--nj", "2"]) == 0
     assert len(read_key_value(data / "feats.scp")) == 4
+
+
+@pytest.mark.parametrize("bad", [["--nj", "0", "--force"], ["--nj", "0", "num_mel_bins=40"]])
+def test_bad_option_leaves_the_features_of_an_earlier_run(tmp_path, capsys, bad):
+    from speech.cli import main as cli_main
+
+    data, _ = make_data_dir(tmp_path)
+    assert cli_main(["compute-fbank", str(data), "--nj", "1"]) == 0
+    outputs = {name: (data / name).read_bytes() for name in ("feats.scp", "utt2num_frames", "feature_config.yaml")}
+    capsys.readouterr()
+    assert cli_main(["compute-fbank", str(data), *bad]) == 1
+    err = capsys.readouterr().err
+    assert "--nj must be at least 1 (got 0)" in err and len(err.strip().splitlines()) == 1
+    assert {name: (data / name).read_bytes() for name in outputs} == outputs

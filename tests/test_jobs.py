@@ -6,8 +6,10 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +94,42 @@ def test_local_threads_one_per_job_when_several(tmp_path, monkeypatch):
     assert all("threads 1 1" in lines(tmp_path / f"multi.{j}.log") for j in (1, 2))
     run_jobs(lambda j: job, 2, tmp_path, "two", JobSpec(num_threads=2))
     assert "threads 2 2" in lines(tmp_path / "two.1.log")
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie that nobody reaped does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_sigterm_to_the_stage_stops_its_jobs_and_what_they_started(tmp_path):
+    # Each job starts a grandchild (as a wav.scp pipe would) and records both pids.
+    script = 'sleep 120 & echo "$$ $!" > "$1.tmp"; mv "$1.tmp" "$1"; wait'
+    stage = ("from speech.jobs import run_jobs\n"
+             f"run_jobs(lambda j: ['sh', '-c', {script!r}, 'sh', f'{tmp_path}/pids.{{j}}'], 2, '{tmp_path}/log', 'slow')")
+    proc = subprocess.Popen([sys.executable, "-c", stage], stderr=subprocess.PIPE, text=True)
+    pid_files = [tmp_path / f"pids.{j}" for j in (1, 2)]
+    deadline = time.time() + 60
+    while not all(f.exists() for f in pid_files):
+        assert time.time() < deadline and proc.poll() is None, "the jobs did not start"
+        time.sleep(0.05)
+    pids = [int(p) for f in pid_files for p in f.read_text().split()]
+    assert all(map(_alive, pids))
+
+    try:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 143
+        assert proc.stderr.read().splitlines() == ["terminated (SIGTERM); stopping 2 running jobs"]
+        deadline = time.time() + 10
+        while any(map(_alive, pids)) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in pids if _alive(pid)], "jobs or their children outlived the stage"
+    finally:  # a failed run must not leave its sleeps behind
+        for pid in filter(_alive, pids):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_bad_arguments(tmp_path):

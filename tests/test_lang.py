@@ -59,6 +59,17 @@ def test_skips_when_up_to_date_unless_forced(tmp_path, capsys):
     assert "c 4" in (lang / "words.txt").read_text().splitlines()
 
 
+def test_skip_is_one_line_naming_the_stage_from_the_library_too(tmp_path, capsys):
+    text = write_text(tmp_path, "u1 a b\n")
+    os.utime(text, (1_000_000_000, 1_000_000_000))
+    lang = tmp_path / "lang"
+    assert prepare_lang(text, lang) is True
+    capsys.readouterr()
+    assert prepare_lang(text, lang) is False
+    assert capsys.readouterr().out == (f"prepare-lang: {lang}: tokens.txt, lexicon.txt and words.txt are up to date "
+                                       f"with {text}; skipping (--force to redo)\n")
+
+
 @pytest.mark.parametrize(
     "content, line, message",
     [

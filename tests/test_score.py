@@ -142,6 +142,18 @@ def test_score_stage_errors_exit_1_and_write_nothing(tmp_path, capsys):
     assert e.value.code == 2
 
 
+def test_score_stage_text_not_utf8_is_one_line_naming_the_line(tmp_path, capsys):
+    data, dec = tmp_path / "data", tmp_path / "decode"
+    lines = [f"u{i} one two" for i in range(5000)]  # far more than one block of the decoder
+    write(data / "text", "\n".join(lines) + "\n")
+    (dec / "text").parent.mkdir()
+    (dec / "text").write_bytes(("\n".join(lines[:4000]) + "\n").encode() + b"u4000 caf\xe9\n")  # Latin-1 "café"
+    assert main(["score", str(data), str(dec)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"speech score: error: {dec / 'text'}:4001: not UTF-8 text; convert the file to UTF-8 "
+                                "(e.g. with iconv)"]
+
+
 def make_decode(exp, system, test_set, wer_text, cer_text=None):
     write(exp / system / f"decode_{test_set}" / "wer", wer_text)
     if cer_text is not None:

@@ -18,10 +18,9 @@ help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm
 stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev  5 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
+. ../../tools/recipe_lib.sh
 
 sets="train dev test"
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-log() { echo "$(date '+%F %T') [stage $1] $2"; }
 
 if run_stage 0; then
   log 0 "generating the digits corpus ($hours h of training speech) into data/"
@@ -30,10 +29,7 @@ if run_stage 0; then
 fi
 
 if run_stage 1; then
-  for s in $sets; do
-    log 1 "80-dim fbank for data/$s"
-    speech compute-fbank "data/$s" --nj "$nj" --cmd "$cmd" --feat-dir "fbank/$s" --log-dir "exp/make_fbank/$s"
-  done
+  compute_fbank_sets 1 $sets
   speech compute-cmvn-stats data/train
 fi
 

@@ -29,11 +29,10 @@ stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3
         4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score; pick the best on dev  5 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
+. ../../tools/recipe_lib.sh
 
 sets="train dev test real"
 eval_sets="dev test real"
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-log() { echo "$(date '+%F %T') [stage $1] $2"; }
 
 if run_stage 0; then
   log 0 "real-speech test set (LibriVox) into data/real"
@@ -45,10 +44,7 @@ if run_stage 0; then
 fi
 
 if run_stage 1; then
-  for s in $sets; do
-    log 1 "80-dim fbank for data/$s"
-    speech compute-fbank "data/$s" --nj "$nj" --cmd "$cmd" --feat-dir "fbank/$s" --log-dir "exp/make_fbank/$s"
-  done
+  compute_fbank_sets 1 $sets
   speech compute-cmvn-stats data/train
 fi
 

@@ -122,7 +122,8 @@ SPK2UTT = "spk2utt"
 # Written by `speech compute-fbank` beside feats.scp: it describes the features, so it goes
 # wherever feats.scp goes.
 FEATURE_CONFIG = "feature_config.yaml"
-GLOBAL_CMVN = "cmvn_global.ark"  # global CMVN statistics of a data dir (speech compute-cmvn-stats)
+# Written by `speech compute-cmvn-stats`: CMVN statistics over every utterance (Kaldi matrix).
+GLOBAL_CMVN = "cmvn_global.ark"
 
 
 def parse_value(spec: TableSpec, key: str, value: str) -> Any:
@@ -299,8 +300,6 @@ def _read_table(file: Path, spec: TableSpec) -> dict[str, Any]:
     """Strictly read one table: shared key/value reader, then the spec's value parser."""
     try:
         raw = read_key_value(file, allow_empty_value=spec.allow_empty)
-    except UnicodeDecodeError as e:
-        raise DataDirError(f"{file}: not UTF-8 text (bad byte at offset {e.start}); convert it with iconv") from None
     except DataDirError:
         raise
     except SpeechError as e:

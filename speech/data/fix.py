@@ -3,8 +3,11 @@
 Keeps only the utterances that every per-utterance file has (and whose recording is in
 wav.scp), drops recordings no kept utterance uses and CMVN entries of speakers that are
 gone, removes duplicate, blank and malformed lines, re-sorts every file and regenerates
-spk2utt. The original files are first copied to ``DIR/.backup/``. What was dropped, and
-why, is returned and printed.
+spk2utt. The original files are first copied to ``DIR/.backup/`` (``.backup.2``, ... when
+an earlier run's backup is there: a second run must not replace the originals with files
+the first one fixed). What was dropped, and why, is returned and printed; the stage then
+validates the result and fails when it is still invalid (a problem that dropping lines
+cannot fix, such as a speaker id that does not prefix its utterance ids).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from speech.data.datadir import (
     parse_value,
     read_table_lines,
 )
+from speech.data.validate import is_warning, validate_data_dir
 from speech.errors import DataDirError
 from speech.fileio import atomic_write, kaldi_sort_key
 
@@ -38,6 +42,7 @@ class FixReport:
     """What :func:`fix_data_dir` changed. Dicts map a dropped id to the reason."""
 
     path: Path
+    backup: Path | None = None  # where the originals went
     kept: int = 0
     dropped_utterances: dict[str, str] = field(default_factory=dict)
     dropped_recordings: dict[str, str] = field(default_factory=dict)
@@ -46,7 +51,7 @@ class FixReport:
 
     def summary(self) -> str:
         total = self.kept + len(self.dropped_utterances)
-        lines = [f"{self.path}: kept {self.kept} of {total} utterances; originals backed up in {self.path / BACKUP_DIR}"]
+        lines = [f"{self.path}: kept {self.kept} of {total} utterances; originals backed up in {self.backup}"]
         lines += self.line_fixes
         for what, dropped in (("utterance", self.dropped_utterances), ("recording", self.dropped_recordings)):
             ids = sorted(dropped, key=kaldi_sort_key)
@@ -65,7 +70,12 @@ def _read_lenient(path: Path, spec: TableSpec, report: FixReport) -> dict[str, A
     first_line: dict[str, int] = {}
     previous = b""
     sorted_ok = True
-    for line in read_table_lines(file):
+    lines = read_table_lines(file)
+    # Splitting at whitespace drops the CRs of Windows line ends; the user should know.
+    crlf = sum(line.raw.endswith("\r") for line in lines)
+    if crlf:
+        report.line_fixes.append(f"{file}: removed the CR of {crlf} lines with Windows (CR LF) line ends")
+    for line in lines:
         if not line.key:
             report.line_fixes.append(f"{file}:{line.lineno}: removed empty line")
             continue
@@ -88,13 +98,19 @@ def _read_lenient(path: Path, spec: TableSpec, report: FixReport) -> dict[str, A
     return table
 
 
-def _backup(path: Path) -> None:
-    """Copy every table file (and spk2utt) to DIR/.backup/, replacing an older backup."""
+def _backup(path: Path) -> Path:
+    """Copy every table file (and spk2utt) to the first of DIR/.backup, DIR/.backup.2, ...
+    that does not exist yet; return it."""
+    backup, n = path / BACKUP_DIR, 1
+    while backup.exists():
+        n += 1
+        backup = path / f"{BACKUP_DIR}.{n}"
     for name in (*(spec.name for spec in TABLES), SPK2UTT):
         file = path / name
         if file.exists():
-            with atomic_write(path / BACKUP_DIR / name, "wb") as out:
+            with atomic_write(backup / name, "wb") as out:
                 out.write(file.read_bytes())
+    return backup
 
 
 def fix_data_dir(path: str | os.PathLike) -> FixReport:
@@ -147,7 +163,7 @@ def fix_data_dir(path: str | os.PathLike) -> FixReport:
             report.dropped_recordings[rec] = "used by no kept utterance"
     if d.cmvn_scp is not None:
         report.dropped_cmvn = sorted(d.cmvn_scp.keys() - fixed.cmvn_scp.keys(), key=kaldi_sort_key)
-    _backup(path)
+    report.backup = _backup(path)
     fixed.write(path)
     return report
 
@@ -156,9 +172,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="speech fix-data-dir",
         description="Keep only utterances present in every file, re-sort, regenerate spk2utt "
-        "(originals go to DIR/.backup/).",
+        "(originals go to DIR/.backup/, or .backup.N when an earlier backup is there); fail if still invalid.",
     )
     parser.add_argument("data_dir", help="the data directory to repair in place, e.g. data/train")
     args = parser.parse_args(argv)
     print(fix_data_dir(args.data_dir).summary())
+    # Dropping lines cannot fix everything (a speaker id that does not prefix its utterances):
+    # a directory left invalid must not pass for fixed.
+    errors = [p for p in validate_data_dir(args.data_dir) if not is_warning(p)]
+    if errors:
+        more = f" (and {len(errors) - 1} more problems: speech validate-data-dir {args.data_dir})"
+        raise DataDirError(errors[0] + (more if len(errors) > 1 else ""))
     return 0

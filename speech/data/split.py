@@ -18,7 +18,7 @@ from pathlib import Path
 
 from speech.data.datadir import FEATURE_CONFIG, SPK2UTT, TABLES, DataDir, copy_feature_config
 from speech.errors import DataDirError
-from speech.fileio import atomic_write
+from speech.stage import is_complete, read_done, write_done
 
 _MARKER = ".split_complete"
 
@@ -71,24 +71,11 @@ def _source_files(src: Path) -> list[Path]:
     return [src / n for n in names if (src / n).exists()]
 
 
-def _marker_text(src: Path, mode: str) -> str:
-    """How the split was made: its mode and the source files it was made from."""
-    return "\n".join([mode, *(f.name for f in _source_files(src))]) + "\n"
-
-
-def _reusable(out: Path, src: Path, nj: int, mode: str) -> bool:
-    """True when a complete split made the same way is newer than every source file.
-
-    The marker lists the source files too: removing one (say feats.scp) leaves the others'
-    times unchanged but must still invalidate the parts that carry it.
-    """
-    marker = out / _MARKER
-    if not marker.is_file() or marker.read_text(encoding="utf-8") != _marker_text(src, mode):
-        return False
-    if not all((out / str(j) / "utt2spk").is_file() for j in range(1, nj + 1)):
-        return False
-    written = marker.stat().st_mtime_ns
-    return all(written > f.stat().st_mtime_ns for f in _source_files(src))
+def _split_info(src: Path, mode: str) -> dict:
+    """How the split was made: its mode and the source files it was made from (the done
+    marker's info). The files are listed because removing one (say feats.scp) leaves the
+    others' times unchanged but must still invalidate the parts that carry it."""
+    return {"mode": mode, "sources": [f.name for f in _source_files(src)]}
 
 
 def split_data_dir(src: str | os.PathLike, nj: int, by_speaker: bool = True) -> list[Path]:
@@ -103,7 +90,9 @@ def split_data_dir(src: str | os.PathLike, nj: int, by_speaker: bool = True) -> 
     out = split_dir(src, nj)
     parts = [out / str(j) for j in range(1, nj + 1)]
     mode = "speaker" if by_speaker else "utterance"
-    if _reusable(out, src, nj, mode):
+    info = _split_info(src, mode)
+    if is_complete([out / _MARKER, *(p / "utt2spk" for p in parts)], _source_files(src),
+                   lambda: read_done(out / _MARKER) == info):
         return parts
     d = DataDir.read(src)
     if by_speaker:
@@ -126,8 +115,7 @@ def split_data_dir(src: str | os.PathLike, nj: int, by_speaker: bool = True) -> 
         sub = d.subset(utts, part)
         sub.write()
         copy_feature_config(src, part, sub)
-    with atomic_write(out / _MARKER) as f:
-        f.write(_marker_text(src, mode))
+    write_done(out / _MARKER, info)
     return parts
 
 

@@ -16,18 +16,11 @@ from speech.audio import audio_duration
 from speech.data.datadir import DataDir, format_seconds
 from speech.errors import AudioError, DataDirError
 from speech.fileio import write_key_value
+from speech.stage import skip
 
 # Durations are written to the microsecond: segment arithmetic like 3.2 - 1.1 would
 # otherwise print as 2.1000000000000005.
 _DECIMALS = 6
-
-
-def _up_to_date(d: DataDir) -> bool:
-    if d.utt2dur is None or d.utt2dur.keys() != d.utt2spk.keys():
-        return False
-    written = (d.path / "utt2dur").stat().st_mtime_ns
-    sources = [d.path / "wav.scp", d.path / "segments"]
-    return all(written > f.stat().st_mtime_ns for f in sources if f.exists())
 
 
 def get_utt2dur(path: str | os.PathLike, force: bool = False) -> dict[str, float]:
@@ -37,7 +30,9 @@ def get_utt2dur(path: str | os.PathLike, force: bool = False) -> dict[str, float
     segment starts after its recording ends, and AudioError for unreadable audio.
     """
     d = DataDir.read(path)
-    if not force and _up_to_date(d):
+    if skip("get-utt2dur", f"{d.path / 'utt2dur'} covers every utterance, newer than wav.scp/segments",
+            [d.path / "utt2dur"], [d.path / "wav.scp", d.path / "segments"],
+            lambda: d.utt2dur.keys() == d.utt2spk.keys(), force):
         return dict(d.utt2dur)
     lengths: dict[str, float] = {}
 

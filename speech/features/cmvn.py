@@ -22,8 +22,8 @@ import numpy as np
 from speech.errors import DataDirError, SpeechError
 from speech.features.storage import ark_paths, ark_writer
 from speech.fileio import atomic_write, read_key_value, write_key_value
+from speech.stage import skip
 
-GLOBAL_STATS_NAME = "cmvn_global.ark"
 # Kaldi floors variances at this value before dividing (ApplyCmvn).
 _VAR_FLOOR = 1.0e-20
 
@@ -90,26 +90,13 @@ def read_stats(path: str | os.PathLike) -> np.ndarray:
     return stats
 
 
-def _up_to_date(data: Path, outputs: list[Path], inputs: list[Path], speakers: set[str] | None) -> bool:
-    """Outputs exist, are newer than every input, and (per speaker) cover every speaker."""
-    if not all(p.is_file() for p in outputs):
-        return False
-    newest_input = max(p.stat().st_mtime_ns for p in inputs)
-    if min(p.stat().st_mtime_ns for p in outputs) < newest_input:
-        return False
-    if speakers is not None:
-        scp = read_key_value(data / "cmvn.scp")
-        return set(scp) == speakers and all(Path(p).is_file() for p in ark_paths(scp))
-    return True
-
-
 def compute_cmvn_stats(
     data_dir: str | os.PathLike, per_speaker: bool = False, cmvn_dir: str | os.PathLike | None = None, force: bool = False
 ) -> bool:
     """Compute the stage's outputs (see the module docstring); returns False when skipped."""
     # Imported here so that users of apply_cmvn/read_stats (training, transcription) do not
     # load the audio stack that data directories bring in.
-    from speech.data.datadir import DataDir
+    from speech.data.datadir import GLOBAL_CMVN, DataDir
 
     data = Path(data_dir)
     d = DataDir.read(data)
@@ -125,12 +112,16 @@ def compute_cmvn_stats(
             f"have no utt2spk line (e.g. '{example}'); run speech fix-data-dir {data} or recompute features"
         )
 
-    global_path = data / GLOBAL_STATS_NAME
+    global_path = data / GLOBAL_CMVN
     spk_ark = Path(cmvn_dir if cmvn_dir is not None else data / "data") / f"cmvn_{data.resolve().name}.ark"
     outputs = [global_path] + ([spk_ark, data / "cmvn.scp"] if per_speaker else [])
-    speakers = set(d.utt2spk.values()) if per_speaker else None
-    if not force and _up_to_date(data, outputs, [feats_scp_path, data / "utt2spk"], speakers):
-        print(f"compute-cmvn-stats: {data}: CMVN stats are newer than feats.scp; skipping (--force to redo)")
+
+    def covers_speakers() -> bool:
+        scp = read_key_value(data / "cmvn.scp")
+        return set(scp) == set(d.utt2spk.values()) and all(Path(p).is_file() for p in ark_paths(scp))
+
+    if skip("compute-cmvn-stats", f"{data}: CMVN stats are newer than feats.scp", outputs,
+            [feats_scp_path, data / "utt2spk"], covers_speakers if per_speaker else None, force):
         return False
 
     spk_stats: dict[str, np.ndarray] = {}

@@ -25,34 +25,26 @@ import time
 from pathlib import Path
 
 from speech.config import load_config, save_config
-from speech.data.datadir import DataDir, iter_utterance_audio
+from speech.data.datadir import FEATURE_CONFIG, DataDir, iter_utterance_audio
 from speech.data.split import split_data_dir
 from speech.errors import DataDirError, SpeechError
 from speech.features.extractor import FeatureConfig, make_extractor
 from speech.features.storage import ark_paths, ark_writer
 from speech.fileio import read_key_value, write_key_value
-from speech.jobs.runner import parse_cmd, python_module_argv, run_jobs
+from speech.jobs.runner import check_nj, parse_cmd, python_module_argv, run_jobs
+from speech.stage import skip
 
 __all__ = ["FeatureConfig", "compute_features", "main_fbank", "main_mfcc", "make_extractor"]
 
-CONFIG_NAME = "feature_config.yaml"
-
-
-def _features_complete(data: Path, utts: list[str], cfg: FeatureConfig) -> bool:
+def _same_features(data: Path, utts: list[str], cfg: FeatureConfig) -> bool:
     """feats.scp and utt2num_frames cover exactly ``utts``, their arks exist, config equal."""
-    feats_scp, num_frames, saved = data / "feats.scp", data / "utt2num_frames", data / CONFIG_NAME
-    if not (feats_scp.is_file() and num_frames.is_file() and saved.is_file()):
+    if load_config(FeatureConfig, data / FEATURE_CONFIG) != cfg:
         return False
-    try:
-        if load_config(FeatureConfig, saved) != cfg:
-            return False
-        scp = read_key_value(feats_scp)
-        wanted = set(utts)
-        return set(scp) == wanted and set(read_key_value(num_frames)) == wanted and all(
-            Path(p).is_file() for p in ark_paths(scp)
-        )
-    except SpeechError:  # a malformed leftover is simply not complete
-        return False
+    scp = read_key_value(data / "feats.scp")
+    wanted = set(utts)
+    return set(scp) == wanted and set(read_key_value(data / "utt2num_frames")) == wanted and all(
+        Path(p).is_file() for p in ark_paths(scp)
+    )
 
 
 def compute_features(
@@ -66,16 +58,21 @@ def compute_features(
 ) -> bool:
     """Run the stage (see the module docstring) with a resolved ``cfg``; False when skipped."""
     stage = f"compute-{cfg.type}"
-    extractor = make_extractor(cfg)  # rejects bad options before any job starts
+    # Every option is checked before an output is touched: a typo must not cost the
+    # features of an earlier run.
+    check_nj(nj)
+    extractor = make_extractor(cfg)
     job_spec = parse_cmd(cmd)
     data = Path(data_dir)
     d = DataDir.read(data)
     utts = d.utterances()
     if not utts:
         raise DataDirError(f"{data / 'utt2spk'}: no utterances; nothing to compute features for")
-    if not force and _features_complete(data, utts, cfg):
-        print(f"{stage}: {data}: feats.scp has {cfg.type} features for all {len(utts)} utterances with the same "
-              f"config; skipping (--force to redo)")
+    # No input times: fix-data-dir rewrites the wav.scp of a dir whose features still fit
+    # it, so only the utterances and the config say whether they do.
+    outputs = [data / "feats.scp", data / "utt2num_frames", data / FEATURE_CONFIG]
+    if skip(stage, f"{data}: feats.scp has {cfg.type} features for all {len(utts)} utterances with the same config",
+            outputs, check=lambda: _same_features(data, utts, cfg), force=force):
         return False
 
     name = data.resolve().name
@@ -85,7 +82,7 @@ def compute_features(
     feat_dir.mkdir(parents=True, exist_ok=True)
     # Until the new features are complete the data dir must not look finished: a killed
     # run then leaves a dir that the next run redoes.
-    for stale in (CONFIG_NAME, "feats.scp", "utt2num_frames"):
+    for stale in (FEATURE_CONFIG, "feats.scp", "utt2num_frames"):
         if (data / stale).exists():
             print(f"{stage}: removing old {data / stale}")
             (data / stale).unlink()
@@ -126,7 +123,7 @@ def compute_features(
     feats_scp = {u: feats_scp[u] for u in utts}
     write_key_value(data / "feats.scp", feats_scp)
     write_key_value(data / "utt2num_frames", {u: num_frames[u] for u in utts})
-    save_config(cfg, data / CONFIG_NAME)
+    save_config(cfg, data / FEATURE_CONFIG)
     total = sum(int(num_frames[u]) for u in utts)
     print(f"{stage}: {data}: {total} frames of dimension {extractor.dim} in {time.time() - start:.1f} s -> "
           f"{data / 'feats.scp'} ({feat_dir}/raw_{cfg.type}_{name}.*.ark)")
@@ -137,7 +134,7 @@ def _stage(kind: str, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=f"speech compute-{kind}",
         description=f"Compute Kaldi-compatible {kind} features of a data directory in N jobs; writes "
-        f"feats.scp, utt2num_frames and {CONFIG_NAME} into it. Skips when they are complete.",
+        f"feats.scp, utt2num_frames and {FEATURE_CONFIG} into it. Skips when they are complete.",
     )
     parser.add_argument("data_dir", help="Kaldi data directory (wav.scp, utt2spk, optional segments)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. num_mel_bins=40")

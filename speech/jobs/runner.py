@@ -2,23 +2,30 @@
 
 Each job's log starts with its command and ends with ``# Ended (code N) at <date>, elapsed
 time S seconds``, written by whoever ran it (this process locally, the task's own shell
-under Slurm), so a log alone says whether and how its job finished, as Kaldi's do.
+under Slurm), so a log alone says whether and how its job finished, as Kaldi's do. Local
+jobs never outlive their stage: Ctrl-C or SIGTERM stops them, and SIGTERM then exits 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from speech.errors import JobError, SpeechError
 from speech.jobs.slurm import SlurmConf, run_array
+
+# How long stopped jobs get to end after SIGTERM before they are killed.
+_STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,12 @@ def parse_cmd(text: str) -> JobSpec:
     return spec
 
 
+def check_nj(nj: int) -> None:
+    """Raise SpeechError unless ``nj`` is a usable number of jobs (at least 1)."""
+    if nj < 1:
+        raise SpeechError(f"--nj must be at least 1 (got {nj})")
+
+
 def _check(spec: JobSpec) -> None:
     if spec.cmd not in ("local", "slurm"):
         raise SpeechError(f"--cmd must be 'local' or 'slurm' (got '{spec.cmd}')")
@@ -88,6 +101,37 @@ def _end_log(log: BinaryIO, code: int, start: float) -> None:
     log.close()
 
 
+@contextlib.contextmanager
+def _sigterm_noted() -> Iterator[list[int]]:
+    """While inside, SIGTERM is appended to the yielded list instead of ending the process
+    (in the main thread; elsewhere Python cannot catch signals and the list stays empty)."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each job's process group (the job and whatever it started, such as wav.scp
+    pipes), then SIGKILL any group whose job has not ended within a few seconds."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.time() + _STOP_GRACE_SECONDS
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def _run_local(argvs: list[list[str]], logs: list[Path], max_parallel: int, num_threads: int) -> list[int]:
     env = dict(os.environ)
     if len(argvs) > 1:
@@ -98,35 +142,42 @@ def _run_local(argvs: list[list[str]], logs: list[Path], max_parallel: int, num_
     codes = [0] * len(argvs)
     pending = deque(range(len(argvs)))
     running: dict[int, tuple[subprocess.Popen, float, BinaryIO]] = {}
-    try:
-        while pending or running:
-            while pending and len(running) < limit:
-                i = pending.popleft()
-                log = open(logs[i], "wb+")
-                log.write(f"# {shlex.join(argvs[i])}\n# Started at {time.ctime()}\n".encode())
-                log.flush()
-                start = time.time()
-                try:
-                    proc = subprocess.Popen(argvs[i], stdout=log, stderr=subprocess.STDOUT, env=env)
-                except OSError as e:  # e.g. no such program: the job fails as it would in a shell
-                    log.write(f"{e}\n".encode())
-                    codes[i] = 127
-                    _end_log(log, 127, start)
-                    continue
-                running[i] = (proc, start, log)
-            for i, (proc, start, log) in list(running.items()):
-                code = proc.poll()
-                if code is not None:
-                    codes[i] = code if code >= 0 else 128 - code  # killed by signal N: 128+N, as in a shell
-                    _end_log(log, codes[i], start)
-                    del running[i]
-            if running:
-                time.sleep(0.05)
-    finally:
-        for proc, _, log in running.values():  # interrupted (Ctrl-C): leave no job behind
-            proc.kill()
-            proc.wait()
-            log.close()
+    # SIGTERM (kill, a batch system's time limit) ends the stage as Ctrl-C does: jobs first.
+    # Left to the default action the stage would die alone, and its jobs, each in a process
+    # group of its own (so that stopping one stops what it started), would keep writing.
+    with _sigterm_noted() as terminated:
+        try:
+            while pending or running:
+                if terminated:
+                    print(f"terminated (SIGTERM); stopping {len(running)} running jobs", file=sys.stderr)
+                    raise SystemExit(128 + signal.SIGTERM)  # what a shell reports for death by SIGTERM
+                while pending and len(running) < limit:
+                    i = pending.popleft()
+                    log = open(logs[i], "wb+")
+                    log.write(f"# {shlex.join(argvs[i])}\n# Started at {time.ctime()}\n".encode())
+                    log.flush()
+                    start = time.time()
+                    try:
+                        proc = subprocess.Popen(argvs[i], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                process_group=0)
+                    except OSError as e:  # e.g. no such program: the job fails as it would in a shell
+                        log.write(f"{e}\n".encode())
+                        codes[i] = 127
+                        _end_log(log, 127, start)
+                        continue
+                    running[i] = (proc, start, log)
+                for i, (proc, start, log) in list(running.items()):
+                    code = proc.poll()
+                    if code is not None:
+                        codes[i] = code if code >= 0 else 128 - code  # killed by signal N: 128+N, as in a shell
+                        _end_log(log, codes[i], start)
+                        del running[i]
+                if running:
+                    time.sleep(0.05)
+        finally:  # interrupted (Ctrl-C, SIGTERM): leave no job behind
+            _stop([proc for proc, _, _ in running.values()])
+            for _, _, log in running.values():
+                log.close()
     return codes
 
 
@@ -143,8 +194,7 @@ def run_jobs(
     one ``sbatch --wait`` array. Returns when all have ended; raises JobError naming the logs
     of the jobs that failed, SpeechError when the jobs could not be started at all.
     """
-    if nj < 1:
-        raise SpeechError(f"--nj must be at least 1 (got {nj})")
+    check_nj(nj)
     _check(spec)
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ from typing import Iterable
 from speech.config import load_config, save_config
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key
+from speech.stage import skip
 from speech.text.tokenizer import (BPE_MODEL, CONFIG, LEXICON, TOKENS, UNITS, TokenizerConfig,
                                    load_tokenizer)
 from speech.text.tokens import BLANK, UNK, TokenTable, build_char_table
@@ -121,16 +122,6 @@ def _unit_files(lang_dir: Path, cfg: TokenizerConfig) -> list[Path]:
     return files + ([lang_dir / BPE_MODEL] if cfg.unit == "bpe" else [])
 
 
-def _up_to_date(text: Path, lang_dir: Path, cfg: TokenizerConfig) -> bool:
-    outputs = _unit_files(lang_dir, cfg)
-    if not (text.is_file() and all(p.is_file() and p.stat().st_mtime_ns > text.stat().st_mtime_ns for p in outputs)):
-        return False
-    try:
-        return load_config(TokenizerConfig, lang_dir / CONFIG) == cfg
-    except SpeechError:
-        return False
-
-
 def prepare_lang(text: str | Path, lang_dir: str | Path, force: bool = False, unit: str = "char",
                  bpe_size: int = 300) -> bool:
     """Write LANG_DIR/tokens.txt, tokenizer.yaml, lexicon.txt, words.txt (and bpe.model)
@@ -145,7 +136,10 @@ def prepare_lang(text: str | Path, lang_dir: str | Path, force: bool = False, un
         raise SpeechError(f"--bpe-size must be at least 2 (got {bpe_size})")
     text, lang_dir = Path(text), Path(lang_dir)
     cfg = TokenizerConfig(unit=unit, bpe_size=bpe_size if unit == "bpe" else 0)
-    if not force and _up_to_date(text, lang_dir, cfg):
+    # A missing TEXT is not "older than the outputs": read_transcripts below says it is missing.
+    if skip("prepare-lang", f"{lang_dir}: tokens.txt, lexicon.txt and words.txt are up to date with {text}",
+            _unit_files(lang_dir, cfg), [text],
+            lambda: text.is_file() and load_config(TokenizerConfig, lang_dir / CONFIG) == cfg, force):
         return False
     transcripts = list(read_transcripts(text).values())
     words = word_symbols(transcripts)
@@ -193,8 +187,6 @@ def main(argv: list[str]) -> int:
 
     lang_dir = Path(args.lang_dir)
     if not prepare_lang(args.text, lang_dir, args.force, args.unit, args.bpe_size):
-        print(f"{lang_dir}: tokens.txt, lexicon.txt and words.txt are up to date with {args.text}; "
-              "skipping (--force to redo)")
         return 0
     tokenizer = load_tokenizer(lang_dir)
     num_words = (lang_dir / "words.txt").read_text(encoding="utf-8").count("\n")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from speech.config import save_config
+from speech.data.datadir import FEATURE_CONFIG
 from speech.features import FeatureConfig
 from speech.features.storage import ark_writer
 from speech.fileio import write_key_value
@@ -37,7 +38,7 @@ def make_feature_dir(path: Path, num_utts: int, seed: int, use_energy: bool = Fa
     write_key_value(path / "utt2num_frames", frames)
     write_key_value(path / "text", text)
     write_key_value(path / "utt2spk", utt2spk)
-    save_config(FeatureConfig(num_mel_bins=DIM, use_energy=use_energy), path / "feature_config.yaml")
+    save_config(FeatureConfig(num_mel_bins=DIM, use_energy=use_energy), path / FEATURE_CONFIG)
     return path
 
 
