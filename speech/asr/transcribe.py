@@ -3,7 +3,7 @@
 Each input is an audio file (any format soundfile reads, any rate or channel count), a
 directory (searched recursively for audio files), or a Kaldi ``wav.scp`` (``*.scp``). The
 id of a recording is its file stem with whitespace made ``_`` (or its scp key), and two
-inputs may not share one. Recordings longer than ``--max-segment`` seconds are read block
+recordings may not share one. Recordings longer than ``--max-segment`` seconds are read block
 by block and cut at pauses by webrtcvad (``--vad-aggressiveness``), so an hour of audio
 takes the memory of one segment; shorter
 ones are decoded whole (``--vad on`` segments every file, ``--vad off`` none). Segments are
@@ -164,12 +164,12 @@ def _chain(head: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.nd
 def expand_inputs(args: Sequence[str]) -> Iterator[tuple[str, str]]:
     """Command-line arguments -> (id, wav.scp-style value) pairs, in order. A file's id is
     its stem with whitespace made ``_``, since ids are the first field of text and CTM
-    lines; two inputs with the same id are an error, as one would overwrite the other's
-    output."""
+    lines; two different recordings with the same id are an error, as one would overwrite
+    the other's output (the same recording given twice is transcribed twice)."""
     seen: dict[str, str] = {}
     for utt, value in _inputs(args):
         utt = "_".join(utt.split())
-        if utt in seen:
+        if seen.get(utt, value) != value:
             raise SpeechError(f"{value}: its id '{utt}' is also that of {seen[utt]}, and one output would replace "
                               f"the other; rename one, or list them in a wav.scp with unique ids")
         seen[utt] = value
