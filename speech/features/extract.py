@@ -36,6 +36,7 @@ from speech.stage import skip
 
 __all__ = ["FeatureConfig", "compute_features", "main_fbank", "main_mfcc", "make_extractor"]
 
+
 def _same_features(data: Path, utts: list[str], cfg: FeatureConfig) -> bool:
     """feats.scp and utt2num_frames cover exactly ``utts``, their arks exist, config equal."""
     if load_config(FeatureConfig, data / FEATURE_CONFIG) != cfg:
