@@ -29,7 +29,7 @@ from speech.features import FeatureConfig
 from speech.features.augment import AugmentConfig
 from speech.features.cmvn import read_stats, write_stats
 from speech.fileio import atomic_write
-from speech.model_dir import CONFIG, WEIGHTS, load_model, save_model_config
+from speech.model_dir import CONFIG, load_model, save_model_config
 from speech.text.tokenizer import TOKENS, Tokenizer, load_tokenizer
 from speech.train import TrainerConfig
 
