@@ -123,7 +123,7 @@ class DecodingSetup:
                 continue
             resolved = path.parent / str(data[key])
             if not resolved.exists():
-                raise SpeechError(f"{path}: {key} {data[key]} ({resolved.absolute()}) does not exist; was it moved? "
+                raise SpeechError(f"{path}: {key} {data[key]} ({os.path.normpath(resolved.absolute())}) does not exist; was it moved? "
                                   f"fix the path in {path.name}, or decode with --greedy or other options")
             files[key] = resolved
         numbers = {key: _number(path, data, key, kind) for key, kind in
