@@ -121,7 +121,8 @@ def main(argv: list[str]) -> int:
                 failed += 1
                 continue
             ctm[utt] = ctm_lines(utt, words)
-            grids[utt] = textgrid({"words": words}, float(batch.feat_lengths[i]) * loaded.cfg.features.frame_shift_ms / 1000)
+            seconds = float(batch.feat_lengths[i]) * loaded.cfg.features.frame_shift_ms / 1000
+            grids[utt] = textgrid({"words": words}, seconds)
     if not ctm:
         raise SpeechError(f"{args.data_dir}: no utterance could be aligned (see {args.out_dir}/log/align.log)")
     for utt, grid in grids.items():

@@ -18,7 +18,8 @@ def feature_loader(dataset: FeatureDataset, max_frames: int, max_batch: int = 25
                         rank=rank, world_size=world_size)
 
 
-def run_model(model: torch.nn.Module, loader, device: torch.device | str) -> Iterator[tuple[Batch, torch.Tensor, torch.Tensor]]:
+def run_model(model: torch.nn.Module, loader,
+              device: torch.device | str) -> Iterator[tuple[Batch, torch.Tensor, torch.Tensor]]:
     """Yield (batch on device, log_probs [B, T', V], out_lengths [B]) without gradients."""
     with torch.no_grad():
         for batch in loader:

@@ -123,8 +123,9 @@ class DecodingSetup:
                 continue
             resolved = path.parent / str(data[key])
             if not resolved.exists():
-                raise SpeechError(f"{path}: {key} {data[key]} ({os.path.normpath(resolved.absolute())}) does not exist; was it moved? "
-                                  f"fix the path in {path.name}, or decode with --greedy or other options")
+                where = os.path.normpath(resolved.absolute())
+                raise SpeechError(f"{path}: {key} {data[key]} ({where}) does not exist; was it moved? fix the path "
+                                  f"in {path.name}, or decode with --greedy or other options")
             files[key] = resolved
         numbers = {key: _number(path, data, key, kind) for key, kind in
                    (("beam_size", int), ("lm_weight", float), ("word_score", float)) if key in data}
