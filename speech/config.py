@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence, TypeVar
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from speech.errors import SpeechError
@@ -32,9 +32,9 @@ def load_config(cls: type[T], yaml_path: str | os.PathLike | None = None, overri
         if not path.is_file():
             raise SpeechError(f"{path}: config file not found")
         try:
-            merged = OmegaConf.merge(merged, _load_yaml(path))
+            merged = OmegaConf.merge(merged, read_mapping(path))
         except OmegaConfBaseException as e:
-            raise SpeechError(f"{path}: {e.msg if hasattr(e, 'msg') else e}") from None
+            raise SpeechError(f"{path}: {_message(e)}") from None
     for item in overrides:
         if "=" not in item:
             raise SpeechError(f"override '{item}' is not of the form key=value")
@@ -46,19 +46,29 @@ def load_config(cls: type[T], yaml_path: str | os.PathLike | None = None, overri
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
-def _load_yaml(path: Path) -> DictConfig:
-    """The mapping in a YAML file; SpeechError naming ``path:line`` when it is not one."""
+def read_mapping(path: str | os.PathLike, what: str = "config", fix: str = "correct the file") -> dict:
+    """The mapping in a YAML file, as plain Python. A file that is missing, unreadable, not
+    UTF-8, not YAML (naming ``path:line``) or not a mapping is a one-line SpeechError about
+    ``what`` ending with ``fix``."""
+    path = Path(path)
     try:
+        # OmegaConf's loader, as every config is read with it (it parses as yaml.SafeLoader
+        # does, plus ${...} interpolations, kept as written)
         loaded = OmegaConf.load(path)
+    except FileNotFoundError:
+        raise SpeechError(f"{path}: no such {what} file; {fix}") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except OSError as e:
+        raise SpeechError(f"{path}: cannot read the {what} ({e.strerror}); {fix}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)  # where the parser gave up
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise SpeechError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e}); correct the file") from None
-    except UnicodeDecodeError:
-        raise not_utf8(path) from None
-    if not isinstance(loaded, DictConfig):
-        raise SpeechError(f"{path}: a YAML list, not a mapping; write one 'key: value' per line")
-    return loaded
+        raise SpeechError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e}); {fix}") from None
+    data = OmegaConf.to_container(loaded, resolve=False)
+    if not isinstance(data, dict):
+        raise SpeechError(f"{path}: not a {what} (a YAML {type(data).__name__}, not 'key: value' lines); {fix}")
+    return data
 
 
 def save_config(cfg, path: str | os.PathLike) -> None:

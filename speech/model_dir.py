@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
-from speech.config import config_from_dict, save_config
+from speech.config import config_from_dict, read_mapping, save_config
 from speech.errors import SpeechError
 from speech.fileio import atomic_path
 
@@ -61,12 +60,8 @@ def read_kind(model_dir: str | Path) -> tuple[str, dict]:
     made_by = " or ".join(k.made_by for k in KINDS.values())
     if not path.is_file():
         raise SpeechError(f"{model_dir}: not a trained model directory ({CONFIG} missing); make one with {made_by}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise SpeechError(f"{path}: cannot read the model config ({' '.join(str(e).split())}); "
-                          f"it is written by {made_by}") from None
-    kind = data.pop("kind", None) if isinstance(data, dict) else None
+    data = read_mapping(path, "model config", f"it is written by {made_by}")
+    kind = data.pop("kind", None)
     if kind is None:
         raise SpeechError(f"{path}: no 'kind:' line, so this is not a model config of this version; if it is an "
                           f"ASR model made by an older speech train-asr, add the line 'kind: asr' at its top")

@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 import yaml
 
+from speech.config import read_mapping
 from speech.ctc import greedy_ctc_decode
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
@@ -113,7 +114,7 @@ class DecodingSetup:
         """Read a file written by :meth:`save`; a lexicon, LM or graph that is not where it
         says (moved, deleted) is a SpeechError naming the file and the path."""
         path = Path(path)
-        data = _read_yaml(path, "decoding setup", "write it with speech pick-decoding")
+        data = read_mapping(path, "decoding setup", "write it with speech pick-decoding")
         if data.get("search") not in SEARCHES:
             raise SpeechError(f"{path}: search is {data.get('search')!r}, not one of {', '.join(SEARCHES)}; "
                               "write the file with speech pick-decoding")
@@ -130,18 +131,6 @@ class DecodingSetup:
         numbers = {key: _number(path, data, key, kind) for key, kind in
                    (("beam_size", int), ("lm_weight", float), ("word_score", float)) if key in data}
         return cls(**files, **numbers)
-
-
-def _read_yaml(path: Path, what: str, fix: str) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpeechError(f"{path}: no such {what} file; {fix}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise SpeechError(f"{path}: cannot read the {what} ({' '.join(str(e).split())}); {fix}") from None
-    if not isinstance(data, dict):
-        raise SpeechError(f"{path}: not a {what} (expected 'key: value' lines); {fix}")
-    return data
 
 
 def _number(path: Path, data: dict, key: str, kind: type) -> float:
@@ -165,6 +154,6 @@ def save_lm_params(path: str | Path, lm_weight: float, word_score: float, **abou
 def load_lm_params(path: str | Path) -> tuple[float, float]:
     """(lm_weight, word_score) from a file written by :func:`save_lm_params`."""
     path = Path(path)
-    data = _read_yaml(path, "LM parameter", "make it with speech tune-lm (it writes 'lm_weight: W' and "
+    data = read_mapping(path, "LM parameter", "make it with speech tune-lm (it writes 'lm_weight: W' and "
                       "'word_score: S' lines)")
     return _number(path, data, "lm_weight", float), _number(path, data, "word_score", float)
