@@ -45,7 +45,7 @@ from speech.model_dir import WEIGHTS, save_weights
 from speech.stage import read_done, write_done
 from speech.text.tokenizer import load_tokenizer
 from speech.train import Trainer
-from speech.train.distributed import init_distributed, rank_device
+from speech.train.distributed import init_distributed, leave_distributed, rank_device
 
 log = logging.getLogger("speech.train_asr")
 
@@ -151,10 +151,11 @@ def main(argv: list[str]) -> int:
                       validate_fn=lambda m: evaluate(m, dev_loader, device),
                       on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
     state = trainer.fit(_EpochBatches(train_loader, train_set))
-    if not dist.is_main:
-        return 0
-    write_done(done, {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
-    log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best, state.best_epoch, exp)
+    if dist.is_main:
+        write_done(done, {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
+        log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best,
+                 state.best_epoch, exp)
+    leave_distributed(dist)
     return 0
 
 

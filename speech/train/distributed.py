@@ -94,6 +94,16 @@ def init_distributed(device: torch.device) -> DistInfo:
     return info
 
 
+def leave_distributed(info: DistInfo) -> None:
+    """Leave the process group at the end of a run, on every rank. The barrier first, so that
+    no rank tears its gloo/NCCL threads down while a peer is still inside a collective or
+    writing the model: a rank that exits with the group alive, or mid-exchange, aborts with
+    "terminate called without an active exception"."""
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def rank_device(device: torch.device, info: DistInfo) -> torch.device:
     """Each rank of a multi-GPU run takes the GPU of its local rank."""
     if device.type == "cuda" and info.enabled:

@@ -8,7 +8,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.toy
 
-from speech.train.distributed import init_distributed  # noqa: E402
+from speech.train.distributed import init_distributed, leave_distributed  # noqa: E402
 from support.toy import make_trainer  # noqa: E402
 
 torch.set_num_threads(1)
@@ -21,4 +21,4 @@ gathered = [None] * dist.world_size
 torch.distributed.all_gather_object(gathered, params)
 if dist.is_main:
     torch.save({"params": params, "all_ranks": gathered}, f"{exp_dir}/final.pt")
-torch.distributed.destroy_process_group()
+leave_distributed(dist)
