@@ -1,0 +1,1 @@
+"""Speech synthesis: mel features, the neural vocoder and (later) the acoustic model."""
