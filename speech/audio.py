@@ -17,14 +17,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from speech.errors import AudioError
-from speech.fileio import atomic_write
+from speech.fileio import atomic_path
 
 # soxr's "high quality" preset: 20-bit precision, flat to 91% of the lower Nyquist rate.
 _RESAMPLE_QUALITY = "HQ"
@@ -185,18 +185,30 @@ def save_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -
     Integer formats (16-bit PCM for .wav and .flac) cannot hold values outside [-1, 1],
     so samples are clipped to that range rather than left to wrap around.
     """
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").upper()
-    if fmt not in sf.available_formats():
-        raise AudioError(f"{path}: unknown audio format '{path.suffix}'; use .wav or .flac")
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim != 1 or samples.size == 0:
         raise ValueError(f"save_audio({path}): expected mono samples [N] with N > 0, got shape {samples.shape}")
     if not np.all(np.isfinite(samples)):
         raise ValueError(f"save_audio({path}): samples contain NaN or infinity")
     _check_rate(sample_rate)
-    with atomic_write(path, "wb") as f:
-        sf.write(f, np.clip(samples, -1.0, 1.0), sample_rate, format=fmt)
+    save_audio_stream(path, [samples], sample_rate)
+
+
+def save_audio_stream(path: str | os.PathLike, chunks: Iterable[np.ndarray], sample_rate: int) -> int:
+    """Write float32 mono chunks to one file as they arrive (each flushed to the temporary
+    file, so a reader of a streaming vocoder's output sees the start early); renamed onto
+    ``path`` when the last chunk is in. Returns the number of samples written."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").upper()
+    if fmt not in sf.available_formats():
+        raise AudioError(f"{path}: unknown audio format '{path.suffix}'; use .wav or .flac")
+    written = 0
+    with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, format=fmt) as out:
+        for chunk in chunks:
+            out.write(np.clip(np.asarray(chunk, dtype=np.float32), -1.0, 1.0))
+            out.flush()
+            written += len(chunk)
+    return written
 
 
 def _check_rate(sample_rate: int) -> None:

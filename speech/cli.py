@@ -37,6 +37,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "score": ("speech.asr.score:main", "WER of a decode directory against reference text"),
     "make-results": ("speech.asr.results:main", "collect WERs of a recipe into RESULTS.md"),
     "transcribe": ("speech.asr.transcribe:main", "print the words spoken in audio files"),
+    "train-vocoder": ("speech.tts.train_vocoder:main", "train the multiband WaveRNN vocoder on ground-truth mels"),
+    "vocode": ("speech.tts.vocode:main", "waveforms from mels (copy-synthesis): WaveRNN or Griffin-Lim"),
 }
 
 

@@ -39,6 +39,8 @@ class ModelKind:
 
 KINDS: dict[str, ModelKind] = {
     "asr": ModelKind("speech.asr.model_dir:AsrConfig", "speech.asr.model_dir:build_model", "speech train-asr"),
+    "vocoder": ModelKind("speech.tts.vocoder_dir:VocoderConfig", "speech.tts.vocoder_dir:build_model",
+                         "speech train-vocoder"),
 }
 
 
