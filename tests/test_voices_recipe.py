@@ -18,14 +18,11 @@ from speech.data.datadir import DataDir
 from speech.data.synth_speakers import SynthSpeaker, speaker_problem
 from speech.errors import SpeechError
 from speech.text import sentences as texts
-from speech.text.rdata import R_LIBRARY, read_package_data, unserialize
-from support.recipes import REPO, make_scratch_recipe, run_recipe, wer_of, write_tiny_asr_config
+from speech.text.rdata import read_package_data, unserialize
+from support.recipes import REPO, make_scratch_recipe, needs_texts, run_recipe, wer_of, write_tiny_asr_config
 
 LOCAL = REPO / "recipes" / "voices" / "local"
 VOICES = "flite-kal16,flite-awb,flite-slt,flite-rms,fest-ked,espeak-us-m5"
-HAVE_TEXTS = (R_LIBRARY / "stringr" / "data" / "Rdata.rdx").is_file() and \
-    (R_LIBRARY / "janeaustenr" / "data" / "Rdata.rdx").is_file() and Path("/usr/share/games/fortunes/wisdom").is_file()
-needs_texts = pytest.mark.skipif(not HAVE_TEXTS, reason="text packages missing: tools/install_system_packages.sh")
 
 
 def load(name: str):
