@@ -115,6 +115,8 @@ def test_spoken_form_has_the_transcript_words_and_the_punctuation():
         assert [w.strip(",;:.!?") for w in spoken.split()] == texts.normalize(raw, min_words=1).split()
     assert texts.spoken("...and so, to bed; he said: \"No?\"") == "and so, to bed; he said: no?"
     assert texts.spoken("It cost 10 pounds.") is None
+    assert texts.reads_unambiguously("i saw a ship") and texts.reads_unambiguously("mister b's hat")
+    assert not texts.reads_unambiguously("q what is the answer") and not texts.reads_unambiguously("ask mrs smith")
 
 
 def test_split_pool_is_disjoint_and_seeded():

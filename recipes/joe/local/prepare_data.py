@@ -7,7 +7,8 @@ with one loaded voice. Audio stays at the voice's 22,050 Hz, 16-bit mono wav, un
 <audio-dir>/<set>/; data dirs and feature stages resample it to their own rate.
 
 Text: the sentences of speech.text.sentences (Harvard sentences, five Austen novels,
-fortunes), normalised (4-20 words, no digits) and shuffled with --seed into disjoint
+fortunes), normalised (4-20 words, no digits, no lone letters or dotless abbreviations,
+whose reading the transcript cannot tell) and shuffled with --seed into disjoint
 pools: --min-eval-utts sentences each for test and dev, never in train. The voice reads
 each sentence with its punctuation (sentences.spoken); ``text`` is the transcript
 convention of sentences.normalize (lower-case words, no punctuation).
@@ -36,7 +37,7 @@ from speech.data.piper_speaker import INSTALL_HINT, SpeakItem, render_piper, voi
 from speech.data.synth_corpus import (SETS, add_corpus_arguments, check_corpus_arguments, set_is_complete, wav_ok,
                                       write_set)
 from speech.errors import SpeechError
-from speech.text.sentences import sentence_pool, split_pool
+from speech.text.sentences import reads_unambiguously, sentence_pool, split_pool
 
 logger = logging.getLogger("prepare_data")
 
@@ -101,7 +102,7 @@ def main(argv: list[str]) -> int:
     start = time.time()
     model = args.model or default_model()
     rate = voice_sample_rate(model)
-    pool = {s: entry.spoken for s, entry in sentence_pool().items()}
+    pool = {s: entry.spoken for s, entry in sentence_pool().items() if reads_unambiguously(s)}
     pools = split_pool(pool, args.min_eval_utts, f"joe-{args.seed}-sentences")
     audio_dir = args.audio_dir.resolve()
     sets = {name: plan(name, pools[name], pool, audio_dir) for name in SETS}
