@@ -16,7 +16,8 @@ import soundfile as sf
 from speech.audio import load_wav_scp_entry
 from speech.data.datadir import DataDir
 from speech.data.validate import validate_data_dir
-from speech.errors import SpeechError
+from speech.data.piper_speaker import SpeakItem, render_piper
+from speech.errors import JobError, SpeechError
 from speech.fileio import read_key_value
 from speech.tts.mel import MelConfig, load_mel_config
 from support.recipes import REPO, make_scratch_recipe, needs_texts, run_recipe
@@ -46,6 +47,21 @@ def test_training_prefix_reaches_the_hours_measuring_what_is_spoken(tmp_path):
     assert len(prep.train_prefix(utts, 3.5 * guess, RATE)) == 6
     with pytest.raises(SpeechError, match="lower --hours"):
         prep.train_prefix(utts, 100 * guess, RATE)
+
+
+def test_a_missing_or_broken_voice_is_one_line(tmp_path):
+    prep = load_prepare_data()
+    with pytest.raises(SpeechError, match=r"nothing\.onnx\.json: missing"):
+        prep.main(["--model", str(tmp_path / "nothing.onnx"), "--out-dir", str(tmp_path / "data")])
+    pytest.importorskip("piper", reason="piper-tts is not installed (pip install -e '.[tts]')")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    Path(f"{broken}.json").write_text('{"audio": {"sample_rate": 22050}}')
+    with pytest.raises(JobError, match=r"speak\.1\.log") as e:
+        render_piper([SpeakItem("a sentence.", tmp_path / "a.wav")], broken, nj=1, cmd="local", log_dir=tmp_path / "log")
+    log = (tmp_path / "log" / "speak.1.log").read_text()
+    assert "error: " in log and "onnxruntime cannot load it" in log and "Traceback" not in log, log
+    assert len(str(e.value).splitlines()) == 1
 
 
 @needs_texts

