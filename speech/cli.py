@@ -25,6 +25,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "get-utt2dur": ("speech.data.utt2dur:main", "write utt2dur (utterance durations in seconds)"),
     "compute-fbank": ("speech.features.extract:main_fbank", "log-mel filterbank features to Kaldi ark/scp, N jobs"),
     "compute-mfcc": ("speech.features.extract:main_mfcc", "MFCC features to Kaldi ark/scp, N jobs"),
+    "compute-mel": ("speech.tts.compute_mel:main", "TTS log-mel spectrograms (conf/tts/mel.yaml) to Kaldi ark/scp, N jobs"),
     "compute-cmvn-stats": ("speech.features.cmvn:main", "CMVN statistics per speaker and/or global"),
     "prepare-lang": ("speech.text.prepare_lang:main", "tokens.txt (char/BPE/phone, blank=0), lexicon and words.txt from text"),
     "train-lm": ("speech.lm.train_lm:main", "word n-gram LM in ARPA format (KenLM's lmplz, else Kneser-Ney in Python)"),

@@ -1,4 +1,4 @@
-"""recipes/voices: its text sources and normalisation, the sentence split (no test sentence
+"""recipes/voices: its text sources and normalisation (speech.text.sentences), the sentence split (no test sentence
 in training speech or LM text), the real-speech set, and (slow) the recipe end to end."""
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ import yaml
 from speech.data.datadir import DataDir
 from speech.data.synth_speakers import SynthSpeaker, speaker_problem
 from speech.errors import SpeechError
-from speech.text.rdata import R_LIBRARY, read_package_data, unserialize
-from support.recipes import REPO, make_scratch_recipe, run_recipe, wer_of, write_tiny_asr_config
+from speech.text import sentences as texts
+from speech.text.rdata import read_package_data, unserialize
+from support.recipes import REPO, make_scratch_recipe, needs_texts, run_recipe, wer_of, write_tiny_asr_config
 
 LOCAL = REPO / "recipes" / "voices" / "local"
 VOICES = "flite-kal16,flite-awb,flite-slt,flite-rms,fest-ked,espeak-us-m5"
-HAVE_TEXTS = (R_LIBRARY / "stringr" / "data" / "Rdata.rdx").is_file() and \
-    (R_LIBRARY / "janeaustenr" / "data" / "Rdata.rdx").is_file() and Path("/usr/share/games/fortunes/wisdom").is_file()
-needs_texts = pytest.mark.skipif(not HAVE_TEXTS, reason="text packages missing: tools/install_system_packages.sh")
 
 
 def load(name: str):
@@ -88,7 +86,6 @@ def test_read_package_data_from_a_lazy_load_database(tmp_path):
 
 @needs_texts
 def test_installed_sources():
-    texts = load("texts")
     harvard = texts.harvard()
     assert len(harvard) == 720 and harvard[0] == "The birch canoe slid on the smooth planks."
     austen = texts.austen()
@@ -100,7 +97,6 @@ def test_installed_sources():
 # --- text normalisation and the sentence split ---------------------------------------------
 
 def test_normalize_and_split_sentences():
-    texts = load("texts")
     assert texts.normalize("Mr. Knightley, a sensible man about seven-and-thirty!") == \
         "mister knightley a sensible man about seven and thirty"
     assert texts.normalize("\u201cIt's _very_ true,\u201d said Emma\u2019s father.") == "it's very true said emma's father"
@@ -112,17 +108,27 @@ def test_normalize_and_split_sentences():
     assert list(texts.paragraphs(["a b", "c", "", "", "d"])) == ["a b c", "d"]
 
 
+def test_spoken_form_has_the_transcript_words_and_the_punctuation():
+    for raw in ("Mr. Knightley, a sensible man about seven-and-thirty!", "...and so, to bed; he said: \"No?\"",
+                "\u201cIt's _very_ true,\u201d said Emma\u2019s father."):
+        spoken = texts.spoken(raw)
+        assert [w.strip(",;:.!?") for w in spoken.split()] == texts.normalize(raw, min_words=1).split()
+    assert texts.spoken("...and so, to bed; he said: \"No?\"") == "and so, to bed; he said: no?"
+    assert texts.spoken("It cost 10 pounds.") is None
+    assert texts.reads_unambiguously("i saw a ship") and texts.reads_unambiguously("mister b's hat")
+    assert not texts.reads_unambiguously("q what is the answer") and not texts.reads_unambiguously("ask mrs smith")
+
+
 def test_split_pool_is_disjoint_and_seeded():
-    prep = load("prepare_data")
     pool = [f"sentence number {i} of the pool" for i in range(100)]
-    a = prep.split_pool(pool, 10, seed=0)
+    a = texts.split_pool(pool, 10, seed="s0")
     assert len(a["test"]) == len(a["dev"]) == 10 and len(a["train"]) == 80
     assert not set(a["test"]) & set(a["train"]) and not set(a["dev"]) & set(a["train"])
     assert not set(a["test"]) & set(a["dev"])
-    assert prep.split_pool(list(reversed(pool)), 10, seed=0) == a  # order of the input does not matter
-    assert prep.split_pool(pool, 10, seed=1)["test"] != a["test"]
+    assert texts.split_pool(list(reversed(pool)), 10, seed="s0") == a  # order of the input does not matter
+    assert texts.split_pool(pool, 10, seed="s1")["test"] != a["test"]
     with pytest.raises(SpeechError, match="lower --hours"):
-        prep.split_pool(pool[:15], 10, seed=0)
+        texts.split_pool(pool[:15], 10, seed="s0")
 
 
 def test_sentences_near_the_excluded_text_are_dropped():

@@ -4,13 +4,20 @@
 #   log N MESSAGE               a time-stamped progress line of stage N
 #   compute_fbank_sets N SET..  fbank features (the default 80-dim config) of each data/SET in
 #                               $nj jobs run by $cmd; arks in fbank/SET, logs in exp/make_fbank/SET
+#   compute_mel_sets N SET..    the same for the TTS log-mels of $mel_config (speech compute-mel):
+#                               arks in mel/SET, logs in exp/make_mel/SET
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 log() { echo "$(date '+%F %T') [stage $1] $2"; }
-compute_fbank_sets() {
-  local n=$1 s
-  shift
-  for s in "$@"; do
-    log "$n" "80-dim fbank for data/$s"
-    speech compute-fbank "data/$s" --nj "$nj" --cmd "$cmd" --feat-dir "fbank/$s" --log-dir "exp/make_fbank/$s"
+# _compute_sets N KIND DESCRIPTION SET.. [-- OPTION..]: speech compute-KIND of each data/SET
+_compute_sets() {
+  local n=$1 kind=$2 what=$3 s sets=()
+  shift 3
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do sets+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  for s in "${sets[@]}"; do
+    log "$n" "$what for data/$s"
+    speech "compute-$kind" "data/$s" --nj "$nj" --cmd "$cmd" --feat-dir "$kind/$s" --log-dir "exp/make_$kind/$s" "$@"
   done
 }
+compute_fbank_sets() { local n=$1; shift; _compute_sets "$n" fbank "80-dim fbank" "$@"; }
+compute_mel_sets() { local n=$1; shift; _compute_sets "$n" mel "log-mels ($mel_config)" "$@" -- --config "$mel_config"; }

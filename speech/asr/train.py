@@ -34,7 +34,7 @@ from speech.asr.model_dir import AsrConfig, write_model_dir
 from speech.asr.score import compute_error_stats
 from speech.config import load_config
 from speech.ctc import greedy_ctc_decode
-from speech.data.datadir import FEATURE_CONFIG, GLOBAL_CMVN
+from speech.data.datadir import FEATURE_CONFIG, GLOBAL_CMVN, MEL_CONFIG
 from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
@@ -103,6 +103,9 @@ def main(argv: list[str]) -> int:
         raise SpeechError(f"trainer.metric must be 'loss' or 'cer' (got '{cfg.trainer.metric}')")
     for data_dir in (args.train_dir, args.dev_dir):
         if not (data_dir / FEATURE_CONFIG).is_file():
+            if (data_dir / MEL_CONFIG).is_file():
+                raise SpeechError(f"{data_dir}: its feats.scp holds TTS log-mels ({MEL_CONFIG}, speech compute-mel), "
+                                  "not ASR features; run speech compute-fbank on a copy of the data dir")
             raise SpeechError(f"{data_dir}: no features yet; run speech compute-fbank {data_dir} first")
     cfg.features = load_config(FeatureConfig, args.train_dir / FEATURE_CONFIG)
     tokens = load_tokenizer(args.lang_dir)

@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-from speech.data.datadir import FEATURE_CONFIG, TABLES, DataDir, Segment, few_ids
+from speech.data.datadir import FEATURE_DESCRIPTIONS, TABLES, DataDir, Segment, few_ids
 from speech.errors import DataDirError
 from speech.fileio import atomic_write
 
@@ -81,7 +81,10 @@ def combine_data_dirs(dest: str | os.PathLike, srcs: list[str | os.PathLike]) ->
         segments=None if dirs[0].segments is None else _merge(dirs, "segments", "segments"),
     )
 
-    configs = {(d.path / FEATURE_CONFIG).read_bytes() if (d.path / FEATURE_CONFIG).exists() else None for d in dirs}
+    def described_by(d: DataDir) -> tuple[bytes | None, ...]:  # what each feature config says, if present
+        return tuple((d.path / n).read_bytes() if (d.path / n).exists() else None for n in FEATURE_DESCRIPTIONS)
+
+    configs = {described_by(d) for d in dirs}
     same_features = len(configs) == 1
     for spec in TABLES:
         if spec.attr in _ALWAYS:
@@ -91,7 +94,8 @@ def combine_data_dirs(dest: str | os.PathLike, srcs: list[str | os.PathLike]) ->
             notes.append(f"dropped {spec.name}: missing in {', '.join(lacking)}")
             continue
         if spec.attr in _FEATURE_TABLES and not same_features:
-            notes.append(f"dropped {spec.name}: the sources' {FEATURE_CONFIG} differ; recompute features on {dest}")
+            notes.append(f"dropped {spec.name}: the sources' feature configs ({' / '.join(FEATURE_DESCRIPTIONS)}) "
+                         f"differ; recompute features on {dest}")
             continue
         conflict = _conflict(dirs, spec.attr, spec.name) if spec.attr == "cmvn_scp" else None
         if conflict:
@@ -100,12 +104,13 @@ def combine_data_dirs(dest: str | os.PathLike, srcs: list[str | os.PathLike]) ->
             continue
         setattr(combined, spec.attr, _merge(dirs, spec.attr, spec.name))
     combined.write()
-    config = configs.pop() if same_features else None
-    if combined.feats_scp is not None and config is not None:
-        with atomic_write(dest / FEATURE_CONFIG, "wb") as f:
-            f.write(config)
-    else:
-        (dest / FEATURE_CONFIG).unlink(missing_ok=True)
+    config = configs.pop() if same_features else (None,) * len(FEATURE_DESCRIPTIONS)
+    for name, text in zip(FEATURE_DESCRIPTIONS, config):
+        if combined.feats_scp is not None and text is not None:
+            with atomic_write(dest / name, "wb") as f:
+                f.write(text)
+        else:
+            (dest / name).unlink(missing_ok=True)
     return notes
 
 

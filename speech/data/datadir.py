@@ -122,6 +122,12 @@ SPK2UTT = "spk2utt"
 # Written by `speech compute-fbank` beside feats.scp: it describes the features, so it goes
 # wherever feats.scp goes.
 FEATURE_CONFIG = "feature_config.yaml"
+# Written by `speech compute-mel` instead when feats.scp holds the synthesis half's log-mels
+# (speech.tts.mel; model dirs that consume them keep a copy under the same name). A data dir
+# of mels has no FEATURE_CONFIG, so ASR stages do not take its frames for their features.
+MEL_CONFIG = "mel.yaml"
+# What can describe feats.scp: at most one is present, the one of the stage that wrote it.
+FEATURE_DESCRIPTIONS = (FEATURE_CONFIG, MEL_CONFIG)
 # Written by `speech compute-cmvn-stats`: CMVN statistics over every utterance (Kaldi matrix).
 GLOBAL_CMVN = "cmvn_global.ark"
 
@@ -283,17 +289,19 @@ class DataDir:
 
 
 def copy_feature_config(src: str | os.PathLike, dest: str | os.PathLike, d: DataDir) -> None:
-    """Copy ``src``'s feature_config.yaml to ``dest`` when ``d`` (written there) has feats.scp.
+    """Copy ``src``'s feature config (each of FEATURE_DESCRIPTIONS it has) to ``dest`` when
+    ``d`` (written there) has feats.scp.
 
     Otherwise remove a stale one from ``dest``: the config describes feats.scp, so it
     goes wherever feats.scp goes and nowhere else.
     """
-    config, target = Path(src) / FEATURE_CONFIG, Path(dest) / FEATURE_CONFIG
-    if d.feats_scp is not None and config.exists():
-        with atomic_write(target, "wb") as f:
-            f.write(config.read_bytes())
-    else:
-        target.unlink(missing_ok=True)
+    for name in FEATURE_DESCRIPTIONS:
+        config, target = Path(src) / name, Path(dest) / name
+        if d.feats_scp is not None and config.exists():
+            with atomic_write(target, "wb") as f:
+                f.write(config.read_bytes())
+        else:
+            target.unlink(missing_ok=True)
 
 
 def _read_table(file: Path, spec: TableSpec) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from speech.audio import is_pipe
-from speech.data.datadir import FEATURE_CONFIG, GLOBAL_CMVN, DataDir, Segment
+from speech.data.datadir import FEATURE_DESCRIPTIONS, GLOBAL_CMVN, DataDir, Segment
 from speech.errors import DataDirError, SpeechError
 
 DEFAULT_FACTORS = (0.9, 1.0, 1.1)
@@ -84,7 +84,7 @@ def perturb_speed(src: str | Path, dest: str | Path, factors: tuple[float, ...] 
             if table is not None:
                 table.update(getattr(part, attr))
     # a directory re-made from scratch: leftovers (features of the source ids) must go
-    for stale in ("feats.scp", "utt2num_frames", "cmvn.scp", FEATURE_CONFIG, GLOBAL_CMVN):
+    for stale in ("feats.scp", "utt2num_frames", "cmvn.scp", *FEATURE_DESCRIPTIONS, GLOBAL_CMVN):
         (dest / stale).unlink(missing_ok=True)
     combined.write()
     return combined

@@ -16,7 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
-from speech.data.datadir import FEATURE_CONFIG, SPK2UTT, TABLES, DataDir, copy_feature_config
+from speech.data.datadir import FEATURE_DESCRIPTIONS, SPK2UTT, TABLES, DataDir, copy_feature_config
 from speech.errors import DataDirError
 from speech.stage import is_complete, read_done, write_done
 
@@ -67,7 +67,7 @@ def balanced_contiguous_split(sizes: list[int], n: int) -> list[list[int]]:
 
 
 def _source_files(src: Path) -> list[Path]:
-    names = [*(spec.name for spec in TABLES), SPK2UTT, FEATURE_CONFIG]
+    names = [*(spec.name for spec in TABLES), SPK2UTT, *FEATURE_DESCRIPTIONS]
     return [src / n for n in names if (src / n).exists()]
 
 

@@ -31,7 +31,7 @@ import multiprocessing
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, Sequence
 
 import soundfile as sf
 
@@ -77,6 +77,20 @@ class Utterance(NamedTuple):
     pitch: float
     wav: Path
 
+    @property
+    def speaker(self) -> str:
+        return self.voice.id
+
+
+class CorpusUtterance(Protocol):
+    """What :func:`set_is_complete` and :func:`write_set` need of an utterance (an
+    :class:`Utterance`, or a recipe's own record for another kind of speaker)."""
+
+    utt_id: str
+    speaker: str
+    text: str
+    wav: Path
+
 
 def check_split(split: Split) -> None:
     """Identities never shared between sets, and no speaker id a prefix of another (Kaldi
@@ -111,7 +125,7 @@ def wav_ok(path: Path, sample_rate: int = 16000) -> bool:
     return info.samplerate == sample_rate and info.channels == 1 and info.subtype == "PCM_16" and info.frames > 0
 
 
-def set_is_complete(data_dir: Path, utts: list[Utterance]) -> bool:
+def set_is_complete(data_dir: Path, utts: Sequence[CorpusUtterance]) -> bool:
     """The data dir exists with every file, matches the plan, and every wav exists."""
     if not all((data_dir / f).is_file() for f in FILES):
         return False
@@ -120,7 +134,7 @@ def set_is_complete(data_dir: Path, utts: list[Utterance]) -> bool:
     except DataDirError:
         return False
     return (d.text == {u.utt_id: u.text for u in utts}
-            and d.utt2spk == {u.utt_id: u.voice.id for u in utts}
+            and d.utt2spk == {u.utt_id: u.speaker for u in utts}
             and d.wav_scp == {u.utt_id: str(u.wav) for u in utts}
             and all(u.wav.is_file() for u in utts))
 
@@ -154,11 +168,12 @@ def render_all(utts: list[Utterance], nj: int) -> None:
             logger.info("rendered %d/%d", done, len(todo))
 
 
-def write_set(data_dir: Path, utts: list[Utterance]) -> DataDir:
+def write_set(data_dir: Path, utts: Sequence[CorpusUtterance]) -> DataDir:
+    """The data dir of ``utts`` (wav.scp, text, utt2spk, spk2utt, utt2dur), written."""
     d = DataDir(
         path=data_dir,
         wav_scp={u.utt_id: str(u.wav) for u in utts},
-        utt2spk={u.utt_id: u.voice.id for u in utts},
+        utt2spk={u.utt_id: u.speaker for u in utts},
         text={u.utt_id: u.text for u in utts},
         utt2dur={u.utt_id: sf.info(str(u.wav)).duration for u in utts},
     )
@@ -200,16 +215,19 @@ def summary_line(name: str, d: DataDir, voices: list[tuple[SynthSpeaker, float]]
             f"{len(voices):3d} speakers ({len(identities)} identities: {' '.join(identities)})")
 
 
-def add_corpus_arguments(p: argparse.ArgumentParser, hours: float) -> None:
-    """The options every synthetic-corpus script takes (``hours``: the default)."""
+def add_corpus_arguments(p: argparse.ArgumentParser, hours: float, min_eval_utts: int = 40, voices: bool = True) -> None:
+    """The options every synthetic-corpus script takes (``hours``, ``min_eval_utts``: the
+    defaults; ``voices``: whether there is a choice of voices)."""
     p.add_argument("--out-dir", type=Path, default=Path("data"), help="data directories go to OUT_DIR/{train,dev,test}")
     p.add_argument("--audio-dir", type=Path, default=Path("corpus"), help="wav files go here")
     p.add_argument("--hours", type=float, default=hours, help=f"hours of training speech (default {hours})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nj", type=int, default=2, help="parallel rendering processes")
-    p.add_argument("--voices", default="",
-                   help="comma-separated patterns (fnmatch) of speaker ids or identities to keep, e.g. 'flite-*,ked'")
-    p.add_argument("--min-eval-utts", type=int, default=40, help="at least this many dev and test utterances")
+    if voices:
+        p.add_argument("--voices", default="",
+                       help="comma-separated patterns (fnmatch) of speaker ids or identities to keep, e.g. 'flite-*,ked'")
+    p.add_argument("--min-eval-utts", type=int, default=min_eval_utts,
+                   help=f"at least this many dev and test utterances (default {min_eval_utts})")
 
 
 def check_corpus_arguments(args: argparse.Namespace) -> None:

@@ -14,6 +14,12 @@ covers every utterance with the same config, unless ``--force``.
 
 Each job runs this module as ``python -m speech.features.extract --job J ...``; nothing it
 imports loads torch, so a job starts in a fraction of a second.
+
+The machinery serves any kind of frame features (:class:`FeatureKind`): ``speech
+compute-mel`` (speech.tts.compute_mel) runs it for the synthesis half's log-mels, whose
+config goes to DATA_DIR/mel.yaml instead. Whichever stage writes feats.scp removes the
+other kinds' config files (speech.data.datadir.FEATURE_DESCRIPTIONS), so a data dir never
+claims features it does not hold.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import argparse
 import dataclasses
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
 
 from speech.config import load_config, save_config
-from speech.data.datadir import FEATURE_CONFIG, DataDir, iter_utterance_audio
+from speech.data.datadir import FEATURE_CONFIG, FEATURE_DESCRIPTIONS, DataDir, iter_utterance_audio
 from speech.data.split import split_data_dir
 from speech.errors import DataDirError, SpeechError
 from speech.features.extractor import FeatureConfig, make_extractor
@@ -34,12 +44,48 @@ from speech.fileio import read_key_value, write_key_value
 from speech.jobs.runner import check_nj, parse_cmd, python_module_argv, run_jobs
 from speech.stage import skip
 
-__all__ = ["FeatureConfig", "compute_features", "main_fbank", "main_mfcc", "make_extractor"]
+__all__ = ["FeatureConfig", "FeatureKind", "compute_features", "job_main", "main_fbank", "main_mfcc",
+           "make_extractor", "stage_parser"]
 
 
-def _same_features(data: Path, utts: list[str], cfg: FeatureConfig) -> bool:
+@dataclass(frozen=True)
+class FeatureKind:
+    """One kind of frame features that :func:`compute_features` writes: how its config is
+    read, written and checked, what extracts the frames, and which module runs its jobs.
+
+    ``name`` names the stage (``compute-<name>``), arks (``raw_<name>_<data>.J.ark``) and logs
+    (``make_<name>.J.log``). ``job_module``'s ``__main__`` calls :func:`job_main` with this
+    kind, so that each kind's jobs import only what it needs (fbank jobs: no torch).
+    """
+
+    name: str
+    config_file: str  # the config's name in the data dir, beside feats.scp
+    job_module: str
+    load_config: Callable[[Path], Any]  # raises SpeechError for a bad file
+    save_config: Callable[[Any, Path], None]
+    check: Callable[[Any], int]  # SpeechError for options the extractor rejects; else the feature dim
+    make_extractor: Callable[[Any], Callable[[np.ndarray], np.ndarray]]  # samples [N] -> float32 [T, dim]
+    frame_shift_seconds: Callable[[Any], float]
+    too_short: Callable[[Any, float], str]  # why audio of that many seconds gave no frame, and the fix
+
+
+def _kaldi_kind(name: str) -> FeatureKind:
+    return FeatureKind(
+        name=name, config_file=FEATURE_CONFIG, job_module="speech.features.extract",
+        load_config=lambda path: load_config(FeatureConfig, path), save_config=save_config,
+        check=lambda cfg: make_extractor(cfg).dim, make_extractor=make_extractor,
+        frame_shift_seconds=lambda cfg: cfg.frame_shift_ms / 1000,
+        too_short=lambda cfg, seconds: (f"{seconds:.3f} s is shorter than one {cfg.frame_length_ms:g} ms frame; remove "
+                                        "the utterance (speech subset-data-dir) or set snip_edges=false"),
+    )
+
+
+KALDI_KINDS = {name: _kaldi_kind(name) for name in ("fbank", "mfcc")}
+
+
+def _same_features(data: Path, utts: list[str], cfg: Any, kind: FeatureKind) -> bool:
     """feats.scp and utt2num_frames cover exactly ``utts``, their arks exist, config equal."""
-    if load_config(FeatureConfig, data / FEATURE_CONFIG) != cfg:
+    if kind.load_config(data / kind.config_file) != cfg:
         return False
     scp = read_key_value(data / "feats.scp")
     wanted = set(utts)
@@ -50,19 +96,23 @@ def _same_features(data: Path, utts: list[str], cfg: FeatureConfig) -> bool:
 
 def compute_features(
     data_dir: str | Path,
-    cfg: FeatureConfig,
+    cfg: Any,
     nj: int = 4,
     cmd: str = "local",
     log_dir: str | Path | None = None,
     feat_dir: str | Path | None = None,
     force: bool = False,
+    kind: FeatureKind | None = None,
 ) -> bool:
-    """Run the stage (see the module docstring) with a resolved ``cfg``; False when skipped."""
-    stage = f"compute-{cfg.type}"
+    """Run the stage (see the module docstring) with a resolved ``cfg`` of ``kind`` (default:
+    the Kaldi feature of a FeatureConfig's ``type``); False when skipped."""
+    # an unknown type is fbank's for now: its check below names the known types
+    kind = kind if kind is not None else KALDI_KINDS.get(cfg.type, KALDI_KINDS["fbank"])
+    stage = f"compute-{kind.name}"
     # Every option is checked before an output is touched: a typo must not cost the
     # features of an earlier run.
     check_nj(nj)
-    extractor = make_extractor(cfg)
+    dim = kind.check(cfg)
     job_spec = parse_cmd(cmd)
     data = Path(data_dir)
     d = DataDir.read(data)
@@ -71,9 +121,9 @@ def compute_features(
         raise DataDirError(f"{data / 'utt2spk'}: no utterances; nothing to compute features for")
     # No input times: fix-data-dir rewrites the wav.scp of a dir whose features still fit
     # it, so only the utterances and the config say whether they do.
-    outputs = [data / "feats.scp", data / "utt2num_frames", data / FEATURE_CONFIG]
-    if skip(stage, f"{data}: feats.scp has {cfg.type} features for all {len(utts)} utterances with the same config",
-            outputs, check=lambda: _same_features(data, utts, cfg), force=force):
+    outputs = [data / "feats.scp", data / "utt2num_frames", data / kind.config_file]
+    if skip(stage, f"{data}: feats.scp has {kind.name} features for all {len(utts)} utterances with the same config",
+            outputs, check=lambda: _same_features(data, utts, cfg, kind), force=force):
         return False
 
     name = data.resolve().name
@@ -82,12 +132,13 @@ def compute_features(
     log_dir.mkdir(parents=True, exist_ok=True)
     feat_dir.mkdir(parents=True, exist_ok=True)
     # Until the new features are complete the data dir must not look finished: a killed
-    # run then leaves a dir that the next run redoes.
-    for stale in (FEATURE_CONFIG, "feats.scp", "utt2num_frames"):
+    # run then leaves a dir that the next run redoes. Every kind's config goes, since none
+    # describes the feats.scp to come but this kind's, written last.
+    for stale in (*FEATURE_DESCRIPTIONS, "feats.scp", "utt2num_frames"):
         if (data / stale).exists():
             print(f"{stage}: removing old {data / stale}")
             (data / stale).unlink()
-    for tmp in feat_dir.glob(f".raw_{cfg.type}_{name}.*.tmp"):  # left by killed jobs
+    for tmp in feat_dir.glob(f".raw_{kind.name}_{name}.*.tmp"):  # left by killed jobs
         tmp.unlink()
 
     if nj > len(utts):
@@ -95,22 +146,22 @@ def compute_features(
         nj = len(utts)
     by_speaker = len(set(d.utt2spk.values())) >= nj
     splits = split_data_dir(data, nj, by_speaker=by_speaker)
-    job_config = log_dir / f"make_{cfg.type}.config.yaml"
-    save_config(cfg, job_config)
+    job_config = log_dir / f"make_{kind.name}.config.yaml"
+    kind.save_config(cfg, job_config)
 
     def ark(j: int) -> Path:
-        return feat_dir / f"raw_{cfg.type}_{name}.{j}.ark"
+        return feat_dir / f"raw_{kind.name}_{name}.{j}.ark"
 
     def job_argv(j: int) -> list[str]:
         return python_module_argv(
-            "speech.features.extract", "--job", str(j), "--config", str(job_config), "--data", str(splits[j - 1]),
-            "--ark", str(ark(j)), "--utt2num-frames", str(log_dir / f"utt2num_frames.{j}"),
+            kind.job_module, "--job", str(j), "--kind", kind.name, "--config", str(job_config),
+            "--data", str(splits[j - 1]), "--ark", str(ark(j)), "--utt2num-frames", str(log_dir / f"utt2num_frames.{j}"),
         )
 
     print(f"{stage}: {data}: {len(utts)} utterances in {nj} jobs (split by {'speaker' if by_speaker else 'utterance'}), "
-          f"logs {log_dir}/make_{cfg.type}.*.log")
+          f"logs {log_dir}/make_{kind.name}.*.log")
     start = time.time()
-    run_jobs(job_argv, nj, log_dir, f"make_{cfg.type}", job_spec)
+    run_jobs(job_argv, nj, log_dir, f"make_{kind.name}", job_spec)
 
     feats_scp: dict[str, str] = {}
     num_frames: dict[str, str] = {}
@@ -120,32 +171,37 @@ def compute_features(
     missing = set(utts) - set(feats_scp)
     if missing:
         raise SpeechError(f"{stage}: jobs wrote no features for {len(missing)} utterances (e.g. '{min(missing)}'); "
-                          f"see {log_dir}/make_{cfg.type}.*.log")
+                          f"see {log_dir}/make_{kind.name}.*.log")
     feats_scp = {u: feats_scp[u] for u in utts}
     write_key_value(data / "feats.scp", feats_scp)
     write_key_value(data / "utt2num_frames", {u: num_frames[u] for u in utts})
-    save_config(cfg, data / FEATURE_CONFIG)
+    kind.save_config(cfg, data / kind.config_file)
     total = sum(int(num_frames[u]) for u in utts)
-    print(f"{stage}: {data}: {total} frames of dimension {extractor.dim} in {time.time() - start:.1f} s -> "
-          f"{data / 'feats.scp'} ({feat_dir}/raw_{cfg.type}_{name}.*.ark)")
+    print(f"{stage}: {data}: {total} frames of dimension {dim} in {time.time() - start:.1f} s -> "
+          f"{data / 'feats.scp'} ({feat_dir}/raw_{kind.name}_{name}.*.ark)")
     return True
 
 
-def _stage(kind: str, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"speech compute-{kind}",
-        description=f"Compute Kaldi-compatible {kind} features of a data directory in N jobs; writes "
-        f"feats.scp, utt2num_frames and {FEATURE_CONFIG} into it. Skips when they are complete.",
-    )
+def stage_parser(name: str, description: str, config_help: str, override_example: str) -> argparse.ArgumentParser:
+    """The command line of a ``speech compute-<name>`` stage (:func:`compute_features`'s options)."""
+    parser = argparse.ArgumentParser(prog=f"speech compute-{name}", description=description)
     parser.add_argument("data_dir", help="Kaldi data directory (wav.scp, utt2spk, optional segments)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. num_mel_bins=40")
-    parser.add_argument("--config", help=f"feature config YAML (e.g. conf/features/{kind}.yaml); default: built-in")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help=f"override config keys, e.g. {override_example}")
+    parser.add_argument("--config", help=config_help)
     parser.add_argument("--nj", type=int, default=4, help="number of parallel jobs (default 4)")
     parser.add_argument("--cmd", default="local",
                         help="how jobs run: 'local' (default) or 'slurm [--mem 4G --time 1:00:00 ...]' (conf/slurm.conf)")
     parser.add_argument("--log-dir", help="per-job logs (default DATA_DIR/log)")
     parser.add_argument("--feat-dir", help="where the ark/scp files go (default DATA_DIR/data)")
     parser.add_argument("--force", action="store_true", help="recompute even when the features are complete")
+    return parser
+
+
+def _stage(kind: str, argv: list[str]) -> int:
+    parser = stage_parser(
+        kind, f"Compute Kaldi-compatible {kind} features of a data directory in N jobs; writes "
+        f"feats.scp, utt2num_frames and {FEATURE_CONFIG} into it. Skips when they are complete.",
+        f"feature config YAML (e.g. conf/features/{kind}.yaml); default: built-in", "num_mel_bins=40")
     args = parser.parse_intermixed_args(argv)
 
     # Without a config file the stage's own type is the default; a file that says another
@@ -170,14 +226,15 @@ def main_mfcc(argv: list[str]) -> int:
     return _stage("mfcc", argv)
 
 
-def _run_job(job: int, config: Path, data_dir: Path, ark: Path, utt2num_frames: Path) -> None:
+def _run_job(kind: FeatureKind, job: int, config: Path, data_dir: Path, ark: Path, utt2num_frames: Path) -> None:
     """One job: features of every utterance of ``data_dir`` -> ``ark`` + scp + utt2num_frames."""
     start = time.time()
-    cfg = load_config(FeatureConfig, config)
-    extract = make_extractor(cfg)
+    cfg = kind.load_config(config)
+    dim = kind.check(cfg)
+    extract = kind.make_extractor(cfg)
     d = DataDir.read(data_dir)
     utts = d.utterances()
-    print(f"make_{cfg.type} job {job}: {len(utts)} utterances of {data_dir} -> {ark}")
+    print(f"make_{kind.name} job {job}: {len(utts)} utterances of {data_dir} -> {ark}")
     print(f"config: {dataclasses.asdict(cfg)}")
 
     # One call per recording, so an unreadable file is pinned to its utterances.
@@ -192,10 +249,7 @@ def _run_job(job: int, config: Path, data_dir: Path, ark: Path, utt2num_frames: 
                 for utt, samples in iter_utterance_audio(d, cfg.sample_rate, members):
                     feats = extract(samples)
                     if len(feats) == 0:
-                        raise SpeechError(
-                            f"{len(samples) / cfg.sample_rate:.3f} s is shorter than one {cfg.frame_length_ms:g} ms "
-                            f"frame; remove the utterance (speech subset-data-dir) or set snip_edges=false"
-                        )
+                        raise SpeechError(kind.too_short(cfg, len(samples) / cfg.sample_rate))
                     writer.write(utt, feats)
                     num_frames[utt] = str(len(feats))
             except SpeechError as e:
@@ -204,14 +258,17 @@ def _run_job(job: int, config: Path, data_dir: Path, ark: Path, utt2num_frames: 
     write_key_value(utt2num_frames, num_frames)
     write_key_value(ark.with_suffix(".scp"), writer.entries)  # last: marks the job done
     total = sum(map(int, num_frames.values()))
-    hours = total * cfg.frame_shift_ms / 1000 / 3600
-    print(f"done: {len(num_frames)} utterances, {total} frames ({hours:.2f} h) of dimension {extract.dim} "
+    hours = total * kind.frame_shift_seconds(cfg) / 3600
+    print(f"done: {len(num_frames)} utterances, {total} frames ({hours:.2f} h) of dimension {dim} "
           f"in {time.time() - start:.1f} s")
 
 
-def _job_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speech.features.extract", description="one feature job")
+def job_main(kinds: dict[str, FeatureKind], argv: list[str]) -> int:
+    """``python -m <a kind's job_module> --job J --kind NAME ...``: one job of the stage."""
+    parser = argparse.ArgumentParser(prog=f"python -m {next(iter(kinds.values())).job_module}",
+                                     description="one feature job")
     parser.add_argument("--job", type=int, required=True)
+    parser.add_argument("--kind", choices=sorted(kinds), required=True)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--ark", type=Path, required=True)
@@ -219,7 +276,7 @@ def _job_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress and errors interleave in the log
     try:
-        _run_job(args.job, args.config, args.data, args.ark, args.utt2num_frames)
+        _run_job(kinds[args.kind], args.job, args.config, args.data, args.ark, args.utt2num_frames)
     except SpeechError as e:
         print(f"error: job {args.job}: {e}", file=sys.stderr)
         return 1
@@ -227,4 +284,4 @@ def _job_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_job_main(sys.argv[1:]))
+    sys.exit(job_main(KALDI_KINDS, sys.argv[1:]))

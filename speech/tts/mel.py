@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from speech.config import load_config, save_config
+from speech.data.datadir import MEL_CONFIG  # its name inside data dirs and model dirs
 from speech.errors import SpeechError
-
-MEL_CONFIG = "mel.yaml"  # its name inside data dirs and model dirs
 
 
 @dataclass

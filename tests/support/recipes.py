@@ -9,7 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from speech.text.rdata import R_LIBRARY
+from speech.text.sentences import FORTUNE_DIR
+
 REPO = Path(__file__).resolve().parents[2]
+# the Debian text packages that speech.text.sentences reads
+HAVE_TEXTS = (R_LIBRARY / "stringr" / "data" / "Rdata.rdx").is_file() and \
+    (R_LIBRARY / "janeaustenr" / "data" / "Rdata.rdx").is_file() and (FORTUNE_DIR / "wisdom").is_file()
+needs_texts = pytest.mark.skipif(not HAVE_TEXTS, reason="text packages missing: tools/install_system_packages.sh")
 
 
 def write_tiny_asr_config(path: Path, epochs: int) -> Path:

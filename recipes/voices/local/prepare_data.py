@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the voices corpus: open-vocabulary English read by Debian's synthetic voices.
 
-Text: the sentences of local/texts.py (Harvard sentences, five Austen novels, fortunes),
+Text: the sentences of speech.text.sentences (Harvard sentences, five Austen novels, fortunes),
 normalised, 4-20 words each, shuffled with --seed and cut into disjoint pools: test and dev
 sentences are never in training speech nor in the LM text. Sentences sharing four words in
 a row with --exclude-text (the real-speech test transcripts) are dropped everywhere.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -31,9 +30,7 @@ from speech.data.synth_corpus import (SETS, Utterance, add_corpus_arguments, all
 from speech.data.synth_speakers import SynthSpeaker
 from speech.errors import SpeechError
 from speech.fileio import read_key_value, write_key_value
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from texts import sentence_pool  # noqa: E402  (recipe-local module)
+from speech.text.sentences import sentence_pool, split_pool
 
 logger = logging.getLogger("prepare_data")
 
@@ -52,16 +49,6 @@ def ngrams(words: list[str], n: int = NGRAM_EXCLUDE) -> set[tuple[str, ...]]:
 def drop_overlapping(pool: list[str], exclude: list[str]) -> list[str]:
     banned = set().union(*(ngrams(s.split()) for s in exclude)) if exclude else set()
     return [s for s in pool if not ngrams(s.split()) & banned]
-
-
-def split_pool(pool: list[str], num_eval: int, seed: int) -> dict[str, list[str]]:
-    """Disjoint sentence pools: ``num_eval`` each for test and dev, the rest for training."""
-    if len(pool) < 2 * num_eval + 1:
-        raise SpeechError(f"only {len(pool)} sentences for {num_eval} dev and {num_eval} test utterances; "
-                          "lower --hours or --min-eval-utts")
-    shuffled = sorted(pool)
-    random.Random(f"voices-{seed}-sentences").shuffle(shuffled)
-    return {"test": shuffled[:num_eval], "dev": shuffled[num_eval:2 * num_eval], "train": shuffled[2 * num_eval:]}
 
 
 def plan_set(name: str, voices: list[tuple[SynthSpeaker, float]], sentences: list[str], num_utts: int, seed: int,
@@ -103,7 +90,7 @@ def main(argv: list[str]) -> int:
     seconds_per_utt = mean_words * SECONDS_PER_WORD + SECONDS_PER_UTTERANCE_EDGES
     num_train = max(1, round(args.hours * 3600 / seconds_per_utt))
     num_eval = max(args.min_eval_utts, round(EVAL_FRACTION * num_train))
-    pools = split_pool(pool, num_eval, args.seed)
+    pools = split_pool(pool, num_eval, f"voices-{args.seed}-sentences")
     audio_dir = args.audio_dir.resolve()
     summary = []
     for name in SETS:

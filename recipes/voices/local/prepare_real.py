@@ -21,7 +21,6 @@ import hashlib
 import io
 import logging
 import re
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -31,9 +30,7 @@ from speech.cli import run_script
 from speech.data.datadir import DataDir, Segment
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from texts import normalize  # noqa: E402  (recipe-local module)
+from speech.text.sentences import normalize
 
 logger = logging.getLogger("prepare_real")
 

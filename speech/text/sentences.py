@@ -1,4 +1,4 @@
-"""English sentences for the voices corpus, from public-domain text installed by Debian.
+"""English sentences for synthetic corpora, from public-domain text installed by Debian.
 
 Sources (tools/install_system_packages.sh installs them):
 
@@ -11,15 +11,18 @@ Sources (tools/install_system_packages.sh installs them):
 :func:`normalize` turns written English into the corpus's transcription convention:
 lower case words of letters and inner apostrophes, no punctuation; titles spelled out
 ("Mr." -> "mister"); a sentence with digits, or letters outside English, is dropped rather
-than guessed at, since numbers read aloud have several spellings.
+than guessed at, since numbers read aloud have several spellings. :func:`spoken` gives the
+same words with the sentence's punctuation, for a synthesizer whose prosody follows it.
+:func:`split_pool` cuts a pool into disjoint, seeded test/dev/train sentence lists.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from speech.errors import SpeechError
 from speech.text.rdata import read_package_data
@@ -38,6 +41,8 @@ _TITLE_DOT = re.compile(r"\b(Mr|Mrs|Dr|St)\.", re.IGNORECASE)
 # a sentence ends at . ! or ? (and any closing quotes/brackets) followed by space
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+# a word, or a mark that shapes how a sentence is read aloud (pauses, questions)
+_TOKEN = re.compile(rf"{_WORD.pattern}|[,;:.!?]")
 
 
 def _ascii(text: str) -> str:
@@ -45,9 +50,9 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
-def normalize(sentence: str, min_words: int = MIN_WORDS, max_words: int = MAX_WORDS) -> str | None:
-    """``sentence`` as lower-case words, or None when it cannot be read unambiguously
-    (digits, non-English letters) or has not ``min_words``..``max_words`` words."""
+def _tokens(sentence: str) -> list[str] | None:
+    """Words (lower case) and punctuation marks of ``sentence``, or None when it cannot be
+    read unambiguously (digits, non-English letters)."""
     s = _TITLE_DOT.sub(lambda m: _TITLES[m.group(1).lower()], sentence)
     s = s.replace("\u2019", "'").replace("&", " and ")
     if any(ch.isalpha() and not _ascii(ch) for ch in s):  # Greek, Cyrillic, ...: no English reading
@@ -56,10 +61,52 @@ def normalize(sentence: str, min_words: int = MIN_WORDS, max_words: int = MAX_WO
     if re.search(r"[0-9@#$%]", s):
         return None
     s = re.sub(r"[-_/]", " ", s)  # hyphenated words and _emphasis_ markers
-    words = _WORD.findall(s)
-    if not min_words <= len(words) <= max_words:
+    # the words are those _WORD alone finds: a mark never lies inside a word
+    return _TOKEN.findall(s)
+
+
+def _is_word(token: str) -> bool:
+    return token[0].isalpha()
+
+
+def normalize(sentence: str, min_words: int = MIN_WORDS, max_words: int = MAX_WORDS) -> str | None:
+    """``sentence`` as lower-case words, or None when it cannot be read unambiguously
+    (digits, non-English letters) or has not ``min_words``..``max_words`` words."""
+    tokens = _tokens(sentence)
+    words = [t for t in tokens or () if _is_word(t)]
+    if tokens is None or not min_words <= len(words) <= max_words:
         return None
     return " ".join(words)
+
+
+def spoken(sentence: str) -> str | None:
+    """What a synthesizer should read for ``sentence``: exactly the words of
+    :func:`normalize` (so the transcript is what is said), each followed by the marks
+    ``, ; : . ! ?`` that follow it in the sentence, since pauses and intonation follow them
+    ("Mr. Knightley, a man!" -> "mister knightley, a man!"). None where normalize gives None
+    for want of a reading; the word-count limits are normalize's to apply."""
+    tokens = _tokens(sentence)
+    if tokens is None:
+        return None
+    out: list[str] = []
+    for t in tokens:
+        if _is_word(t):
+            out.append(t)
+        elif out:  # a mark before the first word (an ellipsis, a stray quote) is dropped
+            out[-1] += t
+    return " ".join(out)
+
+
+# Words of a normalised sentence that a reader may say in several ways: lone letters (the
+# "Q:" of riddles, initials) and abbreviations written without their dot.
+_AMBIGUOUS = re.compile(r"(?<!\S)(?:[b-hj-z]|mr|mrs|dr|st|etc|vs|viz|ii|iii|iv|vi|vii|viii|ix|xi|xii)(?!\S)")
+
+
+def reads_unambiguously(sentence: str) -> bool:
+    """False for a normalised sentence holding a word whose spoken form is a guess (see
+    _AMBIGUOUS): a synthesizer may say "mr" as "mister" or "m r", which its transcript
+    cannot tell. About 2 % of the pool."""
+    return _AMBIGUOUS.search(sentence) is None
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -109,12 +156,29 @@ def fortunes(directory: Path = FORTUNE_DIR) -> list[str]:
 SOURCES = {"harvard": harvard, "austen": austen, "fortunes": fortunes}
 
 
-def sentence_pool(sources: Iterable[str] = SOURCES) -> dict[str, str]:
-    """Normalised sentence -> the source it came from first, in source order, each once."""
-    pool: dict[str, str] = {}
+class PoolSentence(NamedTuple):
+    source: str  # the SOURCES name it came from first
+    spoken: str  # what a synthesizer reads for it (:func:`spoken` of its first occurrence)
+
+
+def sentence_pool(sources: Iterable[str] = SOURCES) -> dict[str, PoolSentence]:
+    """Normalised sentence -> where it came from first, in source order, each once."""
+    pool: dict[str, PoolSentence] = {}
     for name in sources:
         for raw in SOURCES[name]():
             s = normalize(raw)
-            if s is not None:
-                pool.setdefault(s, name)
+            if s is not None and s not in pool:
+                pool[s] = PoolSentence(name, spoken(raw))
     return pool
+
+
+def split_pool(pool: Iterable[str], num_eval: int, seed: str) -> dict[str, list[str]]:
+    """Disjoint sentence pools: ``num_eval`` each for ``test`` and ``dev``, the rest (at
+    least one) for ``train``, shuffled by ``seed`` (any text: the same seed and the same
+    sentences, in any order, give the same pools)."""
+    shuffled = sorted(set(pool))
+    if len(shuffled) < 2 * num_eval + 1:
+        raise SpeechError(f"only {len(shuffled)} sentences for {num_eval} dev and {num_eval} test sentences and "
+                          "a training set; ask for fewer (lower --hours or the number of dev/test utterances)")
+    random.Random(seed).shuffle(shuffled)
+    return {"test": shuffled[:num_eval], "dev": shuffled[num_eval:2 * num_eval], "train": shuffled[2 * num_eval:]}
