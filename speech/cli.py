@@ -37,6 +37,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "score": ("speech.asr.score:main", "WER of a decode directory against reference text"),
     "make-results": ("speech.asr.results:main", "collect WERs of a recipe into RESULTS.md"),
     "transcribe": ("speech.asr.transcribe:main", "print the words spoken in audio files"),
+    "evaluate-tts": ("speech.tts.evaluate:main", "synthesized speech: MCD against the recordings, WER by recognisers"),
+    "plot-spectrograms": ("speech.tts.spectrogram:main", "stacked log-mel spectrograms of waveforms, as a PNG"),
 }
 
 
