@@ -204,6 +204,8 @@ def test_bad_arguments_are_one_line(setup, capsys):
     fails_in_one_line(capsys, argv + ["--judge-model", str(root)], str(root), "not a trained model directory")
     (same / "text").write_text("spk-u1 hello world\nspk-u2 good bye\n")
     fails_in_one_line(capsys, argv + [f"a={same}"], f"{same / 'text'}:2", "'hello there'")
+    (ref / "text").write_text("spk-u1 hello world\n")
+    fails_in_one_line(capsys, argv + [f"a={same}"], str(ref / "text"), "'spk-u2'")
 
 
 def test_plot_spectrograms_writes_a_png(setup, capsys):

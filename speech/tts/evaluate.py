@@ -294,9 +294,10 @@ def evaluate_tts(ref_dir: str | Path, systems: Sequence[tuple[str, str | Path]],
     were complete and nothing was done."""
     out_dir = Path(out_dir)
     ref = DataDir.read(ref_dir)
-    if ref.text is None:
-        raise DataDirError(f"{ref.path / 'text'}: missing; the reference needs the transcripts the WER is "
-                           "computed against")
+    untranscribed = [u for u in ref.utterances() if u not in (ref.text or {})]
+    if untranscribed:
+        raise DataDirError(f"{ref.path / 'text'}: no transcript of {few_ids(untranscribed)}; the reference needs "
+                           f"the text the WER is computed against: add it, or run: speech fix-data-dir {ref.path}")
     _check_name(ref_name, RESERVED_SYSTEM_NAMES, f"--ref-name {ref_name}")
     rows = [System(ref_name, ref, reference=True)]
     for name, path in systems:
