@@ -155,7 +155,14 @@ def fill_digital_silence(samples: np.ndarray, sample_rate: int, level_db: float 
 
 
 def audio_duration(value: str) -> float:
-    """Duration in seconds of a wav.scp value (a path or a pipe).
+    """Duration in seconds of a wav.scp value (a path or a pipe); see :func:`audio_info`."""
+    frames, rate = audio_info(value)
+    return frames / rate
+
+
+def audio_info(value: str) -> tuple[int, int]:
+    """(number of samples, sample rate in Hz) of a wav.scp value (a path or a pipe), as
+    stored, before any conversion.
 
     For a file only the header is read (plus, for WAV, a check that the file holds all the
     data its header declares); a pipe is run and its output decoded. Raises AudioError for
@@ -164,7 +171,7 @@ def audio_duration(value: str) -> float:
     if is_pipe(value):
         data = _run_pipe(value)
         samples, rate = _decode(io.BytesIO(data), _pipe_name(value), head=data[:64])
-        return len(samples) / rate
+        return len(samples), rate
     name = str(value)
     _check_file(name)
     try:
@@ -176,7 +183,17 @@ def audio_duration(value: str) -> float:
         raise _unknown_length(name)
     if frames == 0:
         raise _no_samples(name)
-    return frames / rate
+    return frames, rate
+
+
+def resample(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """float32 [N] mono samples at ``rate`` -> float32 [M] at ``sample_rate`` (soxr, the
+    quality every reader here uses); the input itself when the rates are equal."""
+    _check_rate(sample_rate)
+    if rate == sample_rate:
+        return samples
+    return np.ascontiguousarray(soxr.resample(samples, rate, sample_rate, quality=_RESAMPLE_QUALITY),
+                                dtype=np.float32)
 
 
 def save_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
@@ -219,9 +236,7 @@ def _check_rate(sample_rate: int) -> None:
 def _to_mono_rate(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     """[N, C] at ``rate`` -> float32 [M] at ``sample_rate`` (channel mean, soxr)."""
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
-    if rate != sample_rate:
-        mono = soxr.resample(mono, rate, sample_rate, quality=_RESAMPLE_QUALITY)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return np.ascontiguousarray(resample(mono, rate, sample_rate), dtype=np.float32)
 
 
 def _check_file(name: str) -> None:

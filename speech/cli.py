@@ -40,6 +40,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "transcribe": ("speech.asr.transcribe:main", "print the words spoken in audio files"),
     "train-vocoder": ("speech.tts.train_vocoder:main", "train the multiband WaveRNN vocoder on ground-truth mels"),
     "vocode": ("speech.tts.vocode:main", "waveforms from mels (copy-synthesis): WaveRNN or Griffin-Lim"),
+    "evaluate-tts": ("speech.tts.evaluate:main", "synthesized speech: MCD against the recordings, WER by recognisers"),
+    "plot-spectrograms": ("speech.tts.spectrogram:main", "stacked log-mel spectrograms of waveforms, as a PNG"),
 }
 
 
