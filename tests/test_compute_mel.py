@@ -3,11 +3,9 @@ feats.scp; skipping, recomputing on another config, bad audio, and ASR stages re
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import kaldiio
 import numpy as np
-import soundfile as sf
 
 from speech.audio import load_wav_scp_entry
 from speech.cli import main
@@ -16,27 +14,7 @@ from speech.data.subset import subset_data_dir
 from speech.fileio import read_key_value
 from speech.tts.mel import MelConfig, MelExtractor, check_same, load_mel_config
 from support.cli import fails_in_one_line
-
-MEL_YAML = Path(__file__).parents[1] / "conf" / "tts" / "mel.yaml"
-RATE = 22050  # the joe corpus's rate: the stage resamples to the config's 16 kHz
-UTTS = {"spk1-a": ("spk1", 0.52), "spk1-b": ("spk1", 0.31), "spk2-a": ("spk2", 0.77)}
-
-
-def make_data_dir(root: Path) -> Path:
-    """3 utterances (2 speakers) of noisy harmonics, 16-bit wavs at 22.05 kHz."""
-    data, wavs = root / "data", root / "wavs"
-    data.mkdir()
-    wavs.mkdir()
-    rng = np.random.default_rng(0)
-    for utt, (_, seconds) in UTTS.items():
-        t = np.arange(int(seconds * RATE)) / RATE
-        x = 0.3 * np.sin(2 * np.pi * 150 * t) * np.sin(2 * np.pi * 3 * t) + 0.01 * rng.standard_normal(len(t))
-        sf.write(wavs / f"{utt}.wav", x, RATE, subtype="PCM_16")
-    (data / "wav.scp").write_text("".join(f"{u} {wavs / u}.wav\n" for u in UTTS))
-    (data / "utt2spk").write_text("".join(f"{u} {s}\n" for u, (s, _) in UTTS.items()))
-    (data / "spk2utt").write_text("spk1 spk1-a spk1-b\nspk2 spk2-a\n")
-    return data
-
+from support.mel_dirs import MEL_YAML, UTTS, make_data_dir
 
 def test_mels_of_a_data_dir_in_two_jobs_then_skip_then_another_config(tmp_path, capsys):
     data = make_data_dir(tmp_path)

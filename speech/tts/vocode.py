@@ -34,7 +34,7 @@ from speech.logs import setup_logging
 from speech.model_dir import load_model
 from speech.stage import read_done, write_done
 from speech.tts.generate import GenerationConfig, naive, stream
-from speech.tts.mel import MEL_CONFIG, griffin_lim, load_mel_config
+from speech.tts.mel import MEL_CONFIG, griffin_lim
 from speech.tts.vocoder_dir import KIND, check_mels
 
 log = logging.getLogger("speech.vocode")
