@@ -12,6 +12,7 @@ import yaml
 
 from speech.cli import main
 from speech.fileio import read_key_value
+from speech.tts.generate import Vocoder
 from speech.tts.mel import load_mel_config
 from support.cli import fails_in_one_line
 from support.mel_dirs import MEL_YAML, UTTS, make_data_dir, make_mel_dir
@@ -67,6 +68,16 @@ def test_vocode_writes_a_data_dir_of_wavs_and_resumes(trained, tmp_path, capsys)
     capsys.readouterr()
     assert main(["vocode", str(exp), str(data), str(out)]) == 0
     assert "skipping" in capsys.readouterr().out
+
+
+def test_the_python_api_loads_the_model_dir(trained):
+    data, exp = trained
+    import kaldiio
+
+    mel = next(iter(kaldiio.load_scp(str(data / "feats.scp")).values()))
+    voc = Vocoder.from_dir(exp)
+    assert voc.mel.sample_rate == 16000
+    assert voc(mel).shape == (mel.shape[0] * 200,)
 
 
 def test_griffin_lim_and_naive_copy_synthesis(trained, tmp_path):

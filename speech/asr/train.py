@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 from pathlib import Path
 
 import torch
@@ -35,17 +34,16 @@ from speech.asr.score import compute_error_stats
 from speech.config import load_config
 from speech.ctc import greedy_ctc_decode
 from speech.data.datadir import FEATURE_CONFIG, GLOBAL_CMVN, MEL_CONFIG
-from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
 from speech.features.augment import FeatureAugmenter
 from speech.features.cmvn import read_stats
-from speech.logs import setup_logging
 from speech.model_dir import WEIGHTS, save_weights
-from speech.stage import read_done, write_done
+from speech.stage import write_done
 from speech.text.tokenizer import load_tokenizer
 from speech.train import Trainer
-from speech.train.distributed import init_distributed, leave_distributed, rank_device
+from speech.train import experiment
+from speech.train.distributed import leave_distributed
 
 log = logging.getLogger("speech.train_asr")
 
@@ -84,11 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-dir", type=Path, required=True, help="training data dir with feats.scp and cmvn_global.ark")
     p.add_argument("--dev-dir", type=Path, required=True, help="dev data dir with feats.scp (selects the best epoch)")
     p.add_argument("--lang-dir", type=Path, required=True, help="directory with tokens.txt (speech prepare-lang)")
-    p.add_argument("--exp-dir", type=Path, required=True, help="output model directory")
-    p.add_argument("--config", type=Path, help="YAML config (conf/asr/*.yaml)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    p.add_argument("--force", action="store_true", help="retrain from scratch even if EXP_DIR has a model")
-    p.add_argument("overrides", nargs="*", help="config overrides such as trainer.epochs=5 model.hidden_size=320")
+    experiment.add_arguments(p, "YAML config (conf/asr/*.yaml)", "trainer.epochs=5 model.hidden_size=320")
     return p
 
 
@@ -120,19 +114,9 @@ def main(argv: list[str]) -> int:
         raise SpeechError(f"{args.dev_dir}/feats.scp: features of dimension {dev_set.feature_dim()}, but "
                           f"{args.train_dir}/feats.scp has {cfg.model.input_dim}; compute both with one config")
     cfg.model.vocab_size = len(tokens.table)
-    if args.force and exp.exists():
-        shutil.rmtree(exp)
-
-    done = exp / "train.done"
-    if read_done(done) is not None and (exp / WEIGHTS).is_file():
-        print(f"speech train-asr: {exp} is already trained (remove it or pass --force to retrain)")
+    if experiment.finished(exp, args.force, WEIGHTS, "speech train-asr"):
         return 0
-    device = resolve_device(args.device)
-    dist = init_distributed(device)
-    device = rank_device(device, dist)
-    setup_logging(exp / "log" / "train.log" if dist.is_main else None)
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
+    dist, device = experiment.start(exp, args.device, cfg.num_threads)
 
     if dist.is_main:
         write_model_dir(exp, cfg, tokens, args.lang_dir, stats)
@@ -155,7 +139,8 @@ def main(argv: list[str]) -> int:
                       on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
     state = trainer.fit(_EpochBatches(train_loader, train_set))
     if dist.is_main:
-        write_done(done, {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
+        write_done(exp / experiment.DONE,
+                   {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
         log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best,
                  state.best_epoch, exp)
     leave_distributed(dist)

@@ -11,12 +11,14 @@ reference the fast path is measured and checked against.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
 from speech.tts.folding import Folding, Unfolder
+from speech.tts.mel import MelConfig
 from speech.tts.pqmf import SynthesisStream
 from speech.tts.vocoder import WaveRnn, compiled_loop, generation_loop
 
@@ -90,3 +92,31 @@ def naive(model: WaveRnn, log_mel: np.ndarray, seed: int = 0) -> np.ndarray:
             out[:, t] = idx
         return model.decode(out)[0].numpy()
 
+
+
+class Vocoder:
+    """A trained vocoder model dir, ready to turn log-mels into audio::
+
+        voc = Vocoder.from_dir("recipes/joe/exp/vocoder")
+        wave = voc(log_mel)                # (T, n_mels) -> (T * hop,) at voc.mel.sample_rate
+        for chunk in voc.stream(log_mel):  # the same samples, as they are generated
+            ...
+    """
+
+    def __init__(self, model: WaveRnn, mel: MelConfig, gen: GenerationConfig | None = None):
+        self.model, self.mel, self.gen = model.eval(), mel, gen or GenerationConfig()
+
+    @classmethod
+    def from_dir(cls, model_dir: str | Path, device: str | torch.device = "cpu",
+                 gen: GenerationConfig | None = None) -> "Vocoder":
+        from speech.model_dir import load_model
+        from speech.tts.vocoder_dir import KIND
+
+        cfg, model = load_model(model_dir, KIND)
+        return cls(model.to(device), cfg.mel, gen)
+
+    def stream(self, log_mel: np.ndarray, seed: int = 0) -> Iterator[np.ndarray]:
+        return stream(self.model, log_mel, self.gen, seed)
+
+    def __call__(self, log_mel: np.ndarray, seed: int = 0) -> np.ndarray:
+        return generate(self.model, log_mel, self.gen, seed)

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from speech.config import load_config
-from speech.device import resolve_device
 from speech.errors import SpeechError
-from speech.logs import setup_logging
 from speech.model_dir import WEIGHTS, save_model_config, save_weights
-from speech.stage import read_done, write_done
+from speech.stage import write_done
 from speech.train import Trainer
-from speech.train.distributed import init_distributed, leave_distributed, rank_device
+from speech.train import experiment
+from speech.train.distributed import leave_distributed
 from speech.tts.mel import MEL_CONFIG, check_same, load_mel_config, save_mel_config
 from speech.tts.segments import SegmentBatch, Segments, Utterances
 from speech.tts.vocoder import WaveRnn
@@ -59,11 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train-dir", type=Path, required=True, help="training data dir with mels (speech compute-mel)")
     p.add_argument("--dev-dir", type=Path, required=True, help="dev data dir with mels (selects the best epoch)")
-    p.add_argument("--exp-dir", type=Path, required=True, help="output model directory")
-    p.add_argument("--config", type=Path, help="YAML config (conf/tts/vocoder*.yaml)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    p.add_argument("--force", action="store_true", help="retrain from scratch even if EXP_DIR has a model")
-    p.add_argument("overrides", nargs="*", help="config overrides such as trainer.epochs=5 model.hidden=256")
+    experiment.add_arguments(p, "YAML config (conf/tts/vocoder*.yaml)", "trainer.epochs=5 model.hidden=256")
     return p
 
 
@@ -85,19 +79,10 @@ def main(argv: list[str]) -> int:
         cfg.model.validate()
     except ValueError as e:
         raise SpeechError(f"{args.config or 'config'}: model: {e}") from None
-    if args.force and exp.exists():
-        shutil.rmtree(exp)
-    done = exp / "train.done"
-    if read_done(done) is not None and (exp / WEIGHTS).is_file():
-        print(f"speech train-vocoder: {exp} is already trained (remove it or pass --force to retrain)")
+    if experiment.finished(exp, args.force, WEIGHTS, "speech train-vocoder"):
         return 0
 
-    device = resolve_device(args.device)
-    dist = init_distributed(device)
-    device = rank_device(device, dist)
-    setup_logging(exp / "log" / "train.log" if dist.is_main else None)
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
+    dist, device = experiment.start(exp, args.device, cfg.num_threads)
     train = Utterances(args.train_dir, cfg.mel.sample_rate, cfg.mel.hop_length)
     dev = Utterances(args.dev_dir, cfg.mel.sample_rate, cfg.mel.hop_length)
     if dist.is_main:
@@ -123,7 +108,8 @@ def main(argv: list[str]) -> int:
                       on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
     state = trainer.fit(batches)
     if dist.is_main:
-        write_done(done, {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
+        write_done(exp / experiment.DONE,
+                   {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
         log.info("done: best dev loss %.4f at epoch %d; model in %s", state.best, state.best_epoch, exp)
     leave_distributed(dist)
     return 0
