@@ -118,3 +118,28 @@ def test_help_names_the_stages():
     proc = subprocess.run(["bash", str(REPO / "recipes" / "joe" / "run.sh"), "--help"], capture_output=True, text=True,
                           timeout=30, env={"PATH": f"{sys.prefix}/bin:/usr/bin:/bin"})
     assert proc.returncode == 0 and "0 data" in proc.stdout and "1 log-mels" in proc.stdout
+
+
+@pytest.mark.slow
+@needs_texts
+def test_the_whole_recipe_at_a_tiny_scale(tmp_path):
+    """Stages 0-5 with a vocoder small enough to train in seconds: the copy-syntheses, the
+    evaluation table (PocketSphinx alone: no ASR model here), the benchmark and RESULTS.md."""
+    pytest.importorskip("piper", reason="piper-tts is not installed (pip install -e '.[tts]')")
+    recipe = make_scratch_recipe(tmp_path, "joe")
+    config = tmp_path / "vocoder_tiny.yaml"
+    config.write_text("model: {hidden: 32, fc: 32, cond_channels: 16, embed_dim: 8, cond_blocks: 1}\n"
+                      "segment_frames: 4\nbatch_size: 8\nupdates_per_epoch: 20\ndev_segments: 16\nnum_threads: 1\n"
+                      "trainer: {epochs: 2, lr: 0.003}\n")
+    proc = run_recipe(recipe, "--hours", "0.01", "--eval-utts", "2", "--nj", "2", "--vocoder-config", str(config),
+                      "--device", "cpu", "--judge-model", str(tmp_path / "none"), timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    exp = recipe / "exp" / "vocoder"
+    for system in ("wavernn", "wavernn_naive", "griffinlim"):
+        assert len(read_key_value(exp / "copy_test" / system / "wav.scp")) == 2
+    results = (recipe / "RESULTS.md").read_text()
+    for row in ("recordings", "wavernn", "wavernn_naive", "griffinlim"):
+        assert re.search(rf"^\| {row} ", results, re.M), results
+    assert "faster than torchaudio" in results and "faster than naive" in results, results
+    assert (recipe / "spectrograms.png").stat().st_size > 1000
+    assert len(list((exp / "examples").glob("*.wav"))) == 4

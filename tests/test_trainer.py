@@ -3,7 +3,6 @@ mid-epoch), accumulation, schedules, early stopping, skipped batches, data paral
 
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 from speech.errors import SpeechError
 from speech.train.distributed import env_from_slurm
 from speech.train.schedule import LrSchedule
+from support.ports import free_port
 from support.toy import ToyBatch, make_trainer
 
 torch.set_num_threads(1)
@@ -257,12 +257,6 @@ def test_srun_environment_maps_to_torch_distributed():
                                    "MASTER_PORT": str(20000 + 123456 % 20000)}
     assert env_from_slurm({**env, "RANK": "0"}) == {}  # torchrun inside a Slurm job wins
     assert env_from_slurm({}) == {}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_rank_torchrun_matches_one_process_with_the_same_global_batch(tmp_path):

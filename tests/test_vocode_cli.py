@@ -111,3 +111,22 @@ def test_vocode_errors_are_one_line(trained, tmp_path, capsys):
 
     fails_in_one_line(capsys, ["train-vocoder", "--train-dir", str(no_mels), "--dev-dir", str(data),
                                "--exp-dir", str(tmp_path / "e"), *TINY], "no mels yet", "speech compute-mel")
+
+
+def test_two_rank_torchrun_trains_a_vocoder(trained, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from support.ports import free_port
+
+    data, _ = trained
+    exp = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
+         "-m", "speech", "train-vocoder", "--train-dir", str(data), "--dev-dir", str(data), "--exp-dir", str(exp),
+         "--device", "cpu", *TINY],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (exp / "model.safetensors").is_file() and (exp / "train.done").is_file()
+    assert "x 2" in (exp / "log" / "train.log").read_text()  # both ranks trained

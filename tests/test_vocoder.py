@@ -11,7 +11,7 @@ from speech.tts.generate import GenerationConfig, generate, naive, stream
 from speech.tts.mel import MelConfig, MelExtractor
 from speech.tts.pqmf import PQMF, SynthesisStream
 from speech.tts.segments import Segments
-from speech.tts.vocoder import WaveRnn, WaveRnnConfig, compiled_loop, generation_loop
+from speech.tts.vocoder import Deemphasis, WaveRnn, WaveRnnConfig, compiled_loop, generation_loop, preemphasize
 
 TINY = dict(hidden=32, fc=32, cond_channels=16, embed_dim=8, cond_blocks=1)
 
@@ -175,3 +175,14 @@ def test_a_small_vocoder_overfits_one_short_clip():
     base = np.abs(extract(untrained) - mel).mean()
     print(f"losses {losses[0]:.2f} -> {np.mean(losses[-10:]):.2f}; mel error {err:.2f} (untrained {base:.2f})")
     assert err < 0.7 * base, (err, base)
+
+
+def test_deemphasis_undoes_preemphasis_over_chunks():
+    x = chirp(0.1)
+    pre = preemphasize(np.concatenate([[0.0], x]), 0.85)
+    assert pre.shape == x.shape and np.abs(pre).sum() < np.abs(x).sum()  # the low-pass chirp is flattened
+    whole = Deemphasis(0.85)(pre)
+    np.testing.assert_allclose(whole, x, atol=1e-5)
+    d = Deemphasis(0.85)
+    np.testing.assert_allclose(np.concatenate([d(pre[:7]), d(pre[7:7]), d(pre[7:900]), d(pre[900:])]), whole,
+                               atol=1e-6)

@@ -79,7 +79,7 @@ if run_stage 5; then
     echo "their recordings' mels. Produced by \`run.sh\` stages 4-5; the trained vocoder's"
     echo "history is in $exp/train.done."
     echo
-    cat "$exp/eval_test/results.md"
+    tail -n +3 "$exp/eval_test/results.md"  # its own title dropped
     echo
     echo "Speed on this machine (real-time factor = generation seconds / audio seconds):"
     echo
@@ -89,4 +89,12 @@ if run_stage 5; then
   } > RESULTS.md.tmp
   mv RESULTS.md.tmp RESULTS.md
   cp "$exp/eval_test/spectrograms.png" spectrograms.png
+  # examples to listen to: the first test sentence, recorded and resynthesized by each vocoder
+  utt=$(head -n 1 data/test/wav.scp | cut -d' ' -f1)
+  mkdir -p "$exp/examples"
+  python -c "import sys; from speech.audio import load_audio, save_audio; \
+save_audio(sys.argv[2], load_audio(sys.argv[1], 16000), 16000)" \
+    "$(head -n 1 data/test/wav.scp | cut -d' ' -f2-)" "$exp/examples/${utt}_recording.wav"
+  for v in wavernn wavernn_naive griffinlim; do cp "$exp/copy_test/$v/wav/$utt.wav" "$exp/examples/${utt}_$v.wav"; done
+  log 5 "RESULTS.md; listen to $exp/examples/, look at spectrograms.png"
 fi

@@ -20,7 +20,7 @@ import torch
 from speech.tts.folding import Folding, Unfolder
 from speech.tts.mel import MelConfig
 from speech.tts.pqmf import SynthesisStream
-from speech.tts.vocoder import WaveRnn, compiled_loop, generation_loop
+from speech.tts.vocoder import Deemphasis, WaveRnn, compiled_loop, generation_loop
 
 
 @dataclass
@@ -54,6 +54,7 @@ def stream(model: WaveRnn, log_mel: np.ndarray, gen: GenerationConfig | None = N
         weights = model.loop_weights()
         joiner = Unfolder(folding, (model.cfg.bands,), dtype)
         synth = SynthesisStream(model.pqmf)
+        deemphasis = Deemphasis(model.cfg.preemphasis)
         done = 0  # steps handed to the synthesis
         for first in range(0, segments.shape[0], gen.batch):
             group = segments[first:first + gen.batch]
@@ -63,11 +64,11 @@ def stream(model: WaveRnn, log_mel: np.ndarray, gen: GenerationConfig | None = N
             bands = model.dequantize(idx.transpose(0, 1))  # (B, L, K) sample values: segments cross-fade as signals
             ready = joiner.push(bands)[:steps - done]
             done += ready.shape[0]
-            yield synth.push(ready.T).cpu().numpy()
+            yield deemphasis(synth.push(ready.T).cpu().numpy())
         tail = joiner.finish()[:steps - done]
         if tail.numel():
             synth.push(tail.T)
-        yield synth.finish().cpu().numpy()
+        yield deemphasis(synth.finish().cpu().numpy())
 
 
 def generate(model: WaveRnn, log_mel: np.ndarray, gen: GenerationConfig | None = None, seed: int = 0) -> np.ndarray:
@@ -90,7 +91,7 @@ def naive(model: WaveRnn, log_mel: np.ndarray, seed: int = 0) -> np.ndarray:
         for t in range(steps):
             idx, h = model.reference_step(cond[:, t], idx, h, noise[t])
             out[:, t] = idx
-        return model.decode(out)[0].numpy()
+        return model.decode(out)
 
 
 

@@ -21,7 +21,7 @@ import torch
 from speech.data.datadir import DataDir, iter_utterance_audio
 from speech.errors import SpeechError
 from speech.tts.pqmf import PQMF
-from speech.tts.vocoder import WaveRnnConfig
+from speech.tts.vocoder import WaveRnnConfig, preemphasize
 
 
 @dataclass
@@ -109,11 +109,12 @@ class Segments:
             rows = np.clip(np.arange(f0 - pad, f0 + frames + pad), 0, mel.shape[0] - 1)  # edges repeat
             mels.append(mel[rows])
             # one step before the segment (its first "previous sample") and the filter's reach
-            lo, hi = f0 * hop - cfg.bands - margin, (f0 + frames) * hop + margin
+            # (and one sample more on the left, the pre-emphasis filter's)
+            lo, hi = f0 * hop - cfg.bands - margin - 1, (f0 + frames) * hop + margin
             wave = np.zeros(hi - lo, dtype=np.float32)
             a, b = max(lo, 0), min(hi, audio.size)
             wave[a - lo:b - lo] = audio[a:b]
-            waves.append(wave)
+            waves.append(preemphasize(wave, cfg.preemphasis))
         with torch.no_grad():
             bands = self.pqmf.analysis(torch.from_numpy(np.stack(waves)).unsqueeze(1))  # (B, K, steps)
         import torchaudio

@@ -15,6 +15,9 @@ Why these choices:
   updates and without the instabilities of MoL's scale terms, which matters on a CPU
   budget; mu-law spends the levels where speech has its samples. The K bands of a step are
   sampled independently given h (the DurIAN simplification).
+- Pre-emphasis (LPCNet's 0.85): the network models the pre-emphasised signal, and the
+  generated one is de-emphasised, which tilts the sampling noise (white within each band)
+  towards the low frequencies where speech has its energy, instead of hiss above 2 kHz.
 - The previous samples enter through embeddings (one table per band), so at generation time
   their whole contribution to the GRU's input gates is a table lookup (LPCNet's trick), and
   the conditioning's share of the input gates and of the output layer is computed for all
@@ -35,6 +38,7 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,6 +59,7 @@ class WaveRnnConfig:
     embed_dim: int = 64  # previous-sample embedding per band
     hidden: int = 384  # GRU units
     fc: int = 256  # output layer units
+    preemphasis: float = 0.85  # the model generates x[n] - a x[n-1]; 0: the waveform itself
 
     @property
     def levels(self) -> int:
@@ -75,6 +80,8 @@ class WaveRnnConfig:
             raise ValueError(f"hop_length {self.hop_length} is not a multiple of bands {self.bands}")
         if not 4 <= self.bits <= 12:
             raise ValueError(f"bits={self.bits}: use 8 to 10")
+        if not 0 <= self.preemphasis < 1:
+            raise ValueError(f"preemphasis={self.preemphasis}: use 0 (none) to 0.95")
 
 
 class Prepared(NamedTuple):
@@ -168,9 +175,31 @@ class WaveRnn(nn.Module):
 
         return torchaudio.functional.mu_law_decoding(idx, self.cfg.levels).to(self.embed.dtype)
 
-    def decode(self, idx: torch.Tensor) -> torch.Tensor:
-        """(B, S, K) indices -> (B, S * K) waveform."""
-        return self.pqmf.synthesis(self.dequantize(idx).transpose(1, 2))[:, 0]
+    def decode(self, idx: torch.Tensor) -> np.ndarray:
+        """(1, S, K) indices -> (S * K,) waveform."""
+        wave = self.pqmf.synthesis(self.dequantize(idx).transpose(1, 2))[0, 0]
+        return Deemphasis(self.cfg.preemphasis)(wave.cpu().numpy())
+
+
+def preemphasize(wave: np.ndarray, coef: float) -> np.ndarray:
+    """(N + 1,) samples, the first one the context -> (N,) pre-emphasised: x[n] - coef x[n-1]."""
+    return (wave[1:] - coef * wave[:-1]).astype(np.float32)
+
+
+class Deemphasis:
+    """The inverse of :func:`preemphasize`, y[n] = x[n] + coef y[n-1], over chunks in order."""
+
+    def __init__(self, coef: float):
+        self.coef = coef
+        self.state = np.zeros(1)
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        if not self.coef or chunk.size == 0:
+            return chunk
+        from scipy.signal import lfilter
+
+        out, self.state = lfilter([1.0], [1.0, -self.coef], chunk.astype(np.float64), zi=self.state)
+        return out.astype(np.float32)
 
 
 def sample(logits: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
