@@ -140,7 +140,9 @@ def main() -> int:
         for other in ("naive", "torchaudio", "griffinlim"):
             if (other, threads) in results:
                 ratio = results[other, threads]["rtf"] / fast["rtf"]
-                print(f"{threads} thread(s): fast is {ratio:.1f}x faster than {other}")
+                how = f"{ratio:.1f}x faster than" if ratio >= 1 else f"{1 / ratio:.1f}x slower than"
+                print(f"{threads} thread(s): fast is {how} {other} (RTF {fast['rtf']:.3f} against "
+                      f"{results[other, threads]['rtf']:.3f})")
     return 0
 
 
