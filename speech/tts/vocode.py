@@ -88,10 +88,13 @@ def main(argv: list[str]) -> int:
     out, wav_dir = args.out_dir, args.out_dir / "wav"
     done = out / "vocode.done"
     what = f"{args.vocoder}{' naive' if args.naive else ''}"
-    if read_done(done) is not None and read_done(done).get("vocoder") == what:
+    if (read_done(done) or {}).get("vocoder") == what:
         print(f"speech vocode: {out} is complete ({what}); skipping (remove it to redo)")
         return 0
     feats = kaldiio.load_scp(str(data_dir / "feats.scp"))
+    if not len(feats):
+        raise SpeechError(f"{data_dir}/feats.scp: no utterances; run speech compute-mel {data_dir} on a data dir "
+                          "with audio")
     wav_dir.mkdir(parents=True, exist_ok=True)
     entries, seconds, audio = {}, 0.0, 0.0
     for utt in sorted(feats):
