@@ -3,6 +3,7 @@ as Kaldi's mkgraph.sh makes HCLG and EESEN makes TLG; and graphs to and from a d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -25,14 +26,26 @@ def _vector(fst) -> kaldifst.StdVectorFst:
     return fst if isinstance(fst, kaldifst.StdVectorFst) else kaldifst.StdVectorFst(fst)
 
 
-def build_graph(symbols: list[str], lexicon: dict[str, list[list[str]]], topology: Topology,
-                arpa: Path | None = None, word_end: str | None = None,
-                optional: Iterable[str] = ()) -> tuple[kaldifst.StdVectorFst, dict[int, str]]:
-    """(graph, id -> word) for a model whose outputs are ``symbols`` (id = index).
+@dataclass
+class LexiconGrammar:
+    """min(det(L o G)) over a model's symbols, before the topology: what every topology
+    composes with. Input labels are symbol id + 1, then the disambiguation symbols."""
+
+    fst: kaldifst.StdVectorFst  # arcsorted on input labels
+    words: dict[int, str]  # output label -> word (GRAPH_DIR/words.txt)
+    disambig: list[int]  # the input labels of #0, #1, ...
+
+
+def lexicon_grammar(symbols: list[str], lexicon: dict[str, list[list[str]]], arpa: Path | None = None,
+                    word_end: str | None = None, optional: Iterable[str] = (),
+                    transcript: list[str] | None = None) -> LexiconGrammar:
+    """L o G for a model whose outputs are ``symbols`` (id = index).
 
     lexicon: word -> spellings in ``symbols``; ``word_end`` is appended to every spelling
     (the CTC word boundary, as flashlight's lexicon search ends every word); ``optional``
-    symbols may come any number of times between words. Without ``arpa`` G is a word loop.
+    symbols may come any number of times between words. G is the ARPA LM, else the
+    ``transcript`` word sequence alone (a training graph, as Kaldi's compile-train-graphs),
+    else a word loop.
     """
     entries = [(w, s) for w, spellings in lexicon.items() for s in spellings]
     unknown = sorted({t for _, s in entries for t in s} - set(symbols))
@@ -49,7 +62,16 @@ def build_graph(symbols: list[str], lexicon: dict[str, list[list[str]]], topolog
     lm_words = [] if arpa is None else [w for w in _arpa_vocab(arpa) if w not in (BOS, EOS)]
     vocabulary = [EPS] + sorted(set(words) | set(lm_words)) + [BACKOFF, BOS, EOS]
     word_id = {w: i for i, w in enumerate(vocabulary)}
-    g = word_loop(words, word_id) if arpa is None else arpa_grammar(arpa, word_id)
+    if arpa is not None:
+        g = arpa_grammar(arpa, word_id)
+    elif transcript is not None:
+        missing = [w for w in transcript if w not in lexicon]
+        if missing:
+            raise SpeechError(f"the word '{missing[0]}' has no pronunciation in the lexicon; add it to the lexicon "
+                              "(prepare-lang makes one for every word of the text it reads)")
+        g = kaldifst.make_linear_acceptor([word_id[w] for w in transcript])
+    else:
+        g = word_loop(words, word_id)
     lex = lexicon_fst(entries, token_label, word_id, optional)
     kaldifst.arcsort(lex, sort_type="olabel")
     kaldifst.arcsort(g, sort_type="ilabel")
@@ -58,14 +80,27 @@ def build_graph(symbols: list[str], lexicon: dict[str, list[list[str]]], topolog
         raise SpeechError("the lexicon/grammar graph could not be determinized")
     kaldifst.minimize_encoded(lg)
     kaldifst.arcsort(lg, sort_type="ilabel")
-    t = topology(len(symbols), [token_label[d] for d in disambig])
-    kaldifst.arcsort(t, sort_type="olabel")
-    graph = _vector(kaldifst.compose(t, lg))
+    return LexiconGrammar(lg, {i: w for w, i in word_id.items()}, [token_label[d] for d in disambig])
+
+
+def compose_topology(topology: kaldifst.StdVectorFst, lg: kaldifst.StdVectorFst) -> kaldifst.StdVectorFst:
+    """topology o LG, trimmed and arcsorted on input labels; raises when nothing is left."""
+    kaldifst.arcsort(topology, sort_type="olabel")
+    graph = _vector(kaldifst.compose(topology, lg))
     kaldifst.connect(graph)
     kaldifst.arcsort(graph, sort_type="ilabel")
     if graph.num_states == 0:
         raise SpeechError("the decoding graph is empty: no lexicon word is in the LM's vocabulary")
-    return graph, {i: w for w, i in word_id.items()}
+    return graph
+
+
+def build_graph(symbols: list[str], lexicon: dict[str, list[list[str]]], topology: Topology,
+                arpa: Path | None = None, word_end: str | None = None,
+                optional: Iterable[str] = ()) -> tuple[kaldifst.StdVectorFst, dict[int, str]]:
+    """(graph, id -> word) for a model whose outputs are ``symbols``: ``topology`` o LG (see
+    :func:`lexicon_grammar` for the arguments)."""
+    lg = lexicon_grammar(symbols, lexicon, arpa, word_end, optional)
+    return compose_topology(topology(len(symbols), lg.disambig), lg.fst), lg.words
 
 
 def _arpa_vocab(arpa: Path) -> list[str]:
