@@ -1,0 +1,1 @@
+"""GMM-HMM baseline: topology, GMMs, decision tree, training, alignment, decoding."""
