@@ -124,6 +124,11 @@ class DiagGmms:
             raise ValueError(f"expected features [T, {self.dim}], got {tuple(feats.shape)}")
         return feats.to(self.means.device, torch.float32)
 
+    def _check_stats(self, stats: GmmStats) -> None:
+        if stats.first.shape != self.means.shape:
+            raise ValueError(f"GMM stats of shape {tuple(stats.first.shape)} do not fit the GMMs' "
+                             f"{tuple(self.means.shape)}")
+
     def log_likelihoods(self, feats: torch.Tensor) -> torch.Tensor:
         """feats [T, D] -> log p(x_t | pdf) [T, P], float32."""
         feats = self._features(feats)
@@ -144,15 +149,16 @@ class DiagGmms:
         if pdfs.shape != feats.shape[:1]:
             raise ValueError(f"{feats.shape[0]} frames but {tuple(pdfs.shape)} pdf ids")
         if pdfs.numel() and not 0 <= int(pdfs.min()) <= int(pdfs.max()) < self.num_pdfs:
-            raise ValueError(f"pdf ids range over [{int(pdfs.min())}, {int(pdfs.max())}], the model has {self.num_pdfs}")
-        if stats.first.shape != self.means.shape:
-            raise ValueError(f"GMM stats of shape {tuple(stats.first.shape)} do not fit the model {tuple(self.means.shape)}")
+            raise ValueError(f"pdf ids range over [{int(pdfs.min())}, {int(pdfs.max())}]; "
+                             f"the GMMs have {self.num_pdfs} pdfs")
+        self._check_stats(stats)
         const, linear, quadratic = self._terms()
         chunk = max(1, _CHUNK_ELEMENTS // (self.num_components * self.dim))
         total = torch.zeros((), dtype=torch.float64, device=feats.device)
         for x, pdf in zip(feats.split(chunk), pdfs.split(chunk)):
             # Gathering each frame's own pdf ([C, M, D]) costs M*D per frame, not P*M*D.
-            comp = const[pdf] + torch.einsum("cd,cmd->cm", x, linear[pdf]) + torch.einsum("cd,cmd->cm", x * x, quadratic[pdf])
+            comp = (const[pdf] + torch.einsum("cd,cmd->cm", x, linear[pdf])
+                    + torch.einsum("cd,cmd->cm", x * x, quadratic[pdf]))
             frame = comp.logsumexp(-1)
             post = (comp - frame[:, None]).exp().double()
             x = x.double()
@@ -177,8 +183,7 @@ class DiagGmms:
         put it, and the update stays a constrained maximisation, so the likelihood still does not
         decrease; a pdf with no data thus keeps all its parameters.
         """
-        if stats.first.shape != self.means.shape:
-            raise ValueError(f"GMM stats of shape {tuple(stats.first.shape)} do not fit the model {tuple(self.means.shape)}")
+        self._check_stats(stats)
         stats = GmmStats(*(a.to(self.means.device) for a in (stats.occupancy, stats.first, stats.second)))
         occ = stats.occupancy
         total = occ.sum()
