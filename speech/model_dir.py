@@ -1,6 +1,6 @@
 """One contract for every trained model: a directory that loads on its own.
 
-    config.yaml        ``kind:`` at the top (asr; vocoder, tts, hmm as they come), then the
+    config.yaml        ``kind:`` at the top (asr, vocoder, hmm; tts as it comes), then the
                        kind's full resolved config (a dataclass)
     model.safetensors  the weights (safetensors: loading runs no code, unlike a pickle)
     ...                what the kind needs to run, beside them (tokens, CMVN statistics,
@@ -41,6 +41,7 @@ KINDS: dict[str, ModelKind] = {
     "asr": ModelKind("speech.asr.model_dir:AsrConfig", "speech.asr.model_dir:build_model", "speech train-asr"),
     "vocoder": ModelKind("speech.tts.vocoder_dir:VocoderConfig", "speech.tts.vocoder_dir:build_model",
                          "speech train-vocoder"),
+    "hmm": ModelKind("speech.hmm.model:HmmConfig", "speech.hmm.model:build_model", "speech train-mono or train-tri"),
 }
 
 
