@@ -34,6 +34,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "decode-asr": ("speech.asr.decode:main", "decode a data directory: greedy CTC, lexicon beam search (+LM) or WFST"),
     "tune-lm": ("speech.asr.tune_lm:main", "choose LM weight and word score of the lexicon search on dev"),
     "align": ("speech.asr.align:main", "CTC forced alignment: word times and confidences (CTM, TextGrid)"),
+    "make-align-ref": ("speech.data.festival_segments:main",
+                       "festival speech with festival's own phone times: data dir + phones.ctm to score aligners"),
     "score-alignment": ("speech.alignment_score:main", "phone boundary errors of an alignment CTM against a reference"),
     "pick-decoding": ("speech.asr.pick_decoding:main", "record the search with the best dev WER in the model dir"),
     "score": ("speech.asr.score:main", "WER of a decode directory against reference text"),
