@@ -20,9 +20,12 @@ class TimeSpan:
     confidence: float = 1.0  # e.g. the mean posterior of its frames; 1 when there is none
 
 
-def ctm_lines(utt: str, spans: Sequence[TimeSpan]) -> list[str]:
-    """Kaldi CTM: ``<utt> 1 <start> <duration> <label> <confidence>`` per span."""
-    return [f"{utt} 1 {s.start:.2f} {s.end - s.start:.2f} {s.label} {s.confidence:.3f}" for s in spans]
+def ctm_lines(utt: str, spans: Sequence[TimeSpan], decimals: int = 2) -> list[str]:
+    """Kaldi CTM: ``<utt> 1 <start> <duration> <label> <confidence>`` per span, times with
+    ``decimals`` decimals (2 is exact for 10 ms frames; reference times that are not on a
+    frame grid need more)."""
+    return [f"{utt} 1 {s.start:.{decimals}f} {s.end - s.start:.{decimals}f} {s.label} {s.confidence:.3f}"
+            for s in spans]
 
 
 def _intervals(spans: Sequence[TimeSpan], end: float) -> list[tuple[float, float, str]]:

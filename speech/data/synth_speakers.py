@@ -67,7 +67,7 @@ class _FestivalVoice(NamedTuple):
     hts: bool  # HTS voices: speed via hts_engine "-r"; no pitch control
 
 
-_FESTIVAL = {
+FESTIVAL_VOICES = {
     "kal": _FestivalVoice("voice_kal_diphone", "kal", False),
     "ked": _FestivalVoice("voice_ked_diphone", "ked", False),
     "slt-hts": _FestivalVoice("voice_cmu_us_slt_arctic_hts", "slt", True),
@@ -124,7 +124,7 @@ class SynthSpeaker:
         if self.engine == "flite":
             return self.name in _FLITE_F0
         if self.engine == "festival":
-            return not _FESTIVAL[self.name].hts if self.name in _FESTIVAL else False
+            return not FESTIVAL_VOICES[self.name].hts if self.name in FESTIVAL_VOICES else False
         return True
 
     def __str__(self) -> str:
@@ -136,7 +136,7 @@ def _default_identity(engine: str, name: str, variant: str | None) -> str:
     if engine == "flite":
         return _FLITE_IDENTITY.get(name, name)
     if engine == "festival":
-        return _FESTIVAL[name].identity if name in _FESTIVAL else name
+        return FESTIVAL_VOICES[name].identity if name in FESTIVAL_VOICES else name
     return f"espeak-{variant or 'default'}"
 
 
@@ -174,7 +174,7 @@ def installed_names(engine: str) -> frozenset[str]:
     if engine == "festival":
         out = _run_text(["festival", "--pipe"], "(print (voice.list))\n")
         listed = set(out.replace("(", " ").replace(")", " ").split())
-        return frozenset(n for n, v in _FESTIVAL.items() if v.function.removeprefix("voice_") in listed)
+        return frozenset(n for n, v in FESTIVAL_VOICES.items() if v.function.removeprefix("voice_") in listed)
     names: set[str] = set()
     mbrola = shutil.which("mbrola") is not None
     for line in _run_text(["espeak-ng", "--voices"]).splitlines()[1:]:
@@ -193,8 +193,8 @@ def speaker_problem(speaker: SynthSpeaker) -> str | None:
     names = installed_names(speaker.engine)
     if not names:
         return f"{speaker.engine} is not installed; {INSTALL_HINT}"
-    if speaker.engine == "festival" and speaker.name not in _FESTIVAL:
-        return f"{speaker} is unknown; festival voices are {', '.join(sorted(_FESTIVAL))}"
+    if speaker.engine == "festival" and speaker.name not in FESTIVAL_VOICES:
+        return f"{speaker} is unknown; festival voices are {', '.join(sorted(FESTIVAL_VOICES))}"
     if speaker.name not in names:
         if speaker.engine == "festival":
             return f"{speaker} is not installed (Debian package {_FESTIVAL_PACKAGES[speaker.name]}); {INSTALL_HINT}"
@@ -209,7 +209,7 @@ def standard_speakers() -> list[SynthSpeaker]:
     """Every speaker this module knows: the flite and festival voices, and espeak-ng English
     accents x the plain variants m1-m7 and f1-f5 (installed or not)."""
     speakers = [SynthSpeaker("flite", n) for n in ("kal16", "awb", "rms", "slt", "kal")]
-    speakers += [SynthSpeaker("festival", n) for n in _FESTIVAL]
+    speakers += [SynthSpeaker("festival", n) for n in FESTIVAL_VOICES]
     accents = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
                "en-029", "en-us-nyc")
     variants = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 6)]
@@ -335,7 +335,7 @@ _FESTIVAL_HTS_PRELUDE = "(define speech_hts hts_engine_params)"
 
 def _run_festival(speaker: SynthSpeaker, jobs: list[_Job], tmp: Path) -> None:
     """All items in one festival process: a Scheme script that selects the voice once."""
-    spec = _FESTIVAL[speaker.name]
+    spec = FESTIVAL_VOICES[speaker.name]
     lines = [f"({spec.function})", _FESTIVAL_HTS_PRELUDE if spec.hts else _FESTIVAL_DIPHONE_PRELUDE]
     for job in jobs:
         if spec.hts:

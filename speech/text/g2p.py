@@ -18,7 +18,7 @@ from typing import Iterable
 from speech.errors import SpeechError
 
 # festival's "radio" phone set has a few phones CMUdict writes otherwise
-_FESTIVAL_TO_CMU = {"AX": "AH", "AXR": "ER", "EL": "L", "EM": "M", "EN": "N", "PAU": ""}
+FESTIVAL_TO_CMU = {"AX": "AH", "AXR": "ER", "EL": "L", "EM": "M", "EN": "N", "PAU": ""}
 _LOOKUP_RE = re.compile(r'^\("(?P<word>(?:[^"\\]|\\.)*)" \S+ (?P<syls>\(.*\))\)$')
 
 
@@ -75,7 +75,7 @@ def festival_g2p(words: Iterable[str]) -> dict[str, list[str]]:
         match = _LOOKUP_RE.match(line)
         if not match:
             raise SpeechError(f"festival answered '{line}' for '{word}'; cannot read its pronunciation")
-        phones = [_FESTIVAL_TO_CMU.get(p.upper(), p.upper()) for p in re.findall(r"[a-z]+", match["syls"])]
+        phones = [FESTIVAL_TO_CMU.get(p.upper(), p.upper()) for p in re.findall(r"[a-z]+", match["syls"])]
         phones = [p for p in phones if p]
         unknown = [p for p in phones if p not in known]
         if not phones or unknown:
