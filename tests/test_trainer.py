@@ -48,6 +48,7 @@ def test_resume_at_an_epoch_end_is_bit_identical(tmp_path):
     assert state.epoch == 4 and [h["epoch"] for h in state.history] == [1, 2, 3, 4]
     assert params_equal(full.model, second.model)
     assert [h["dev_loss"] for h in state.history] == [h["dev_loss"] for h in full.state.history]
+    assert 0 < first.state.seconds < state.seconds  # the training time adds up across the runs
 
 
 class Crash(Exception):

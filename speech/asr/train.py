@@ -140,7 +140,8 @@ def main(argv: list[str]) -> int:
     state = trainer.fit(_EpochBatches(train_loader, train_set))
     if dist.is_main:
         write_done(exp / experiment.DONE,
-                   {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
+                   {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
+                    "history": state.history})
         log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best,
                  state.best_epoch, exp)
     leave_distributed(dist)

@@ -103,6 +103,7 @@ class TrainState:
     epoch_loss: float = 0.0
     epoch_items: int = 0
     epoch_seconds: float = 0.0
+    seconds: float = 0.0  # wall time of every run up to the last checkpoint (what a killed run lost is not in)
 
 
 def _rng_state() -> dict:
@@ -174,6 +175,9 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """Everything needed to continue exactly; every rank calls it, rank 0 writes."""
         rng = gather(_rng_state(), self.dist)
+        now = time.time()
+        self.state.seconds += now - self._clock
+        self._clock = now
         if self.dist.is_main:
             self._save({
                 "model": self.model.state_dict(),
@@ -415,6 +419,7 @@ class Trainer:
 
     def fit(self, train_batches: Iterable) -> TrainState:
         """Train up to ``cfg.epochs`` epochs, resuming from a checkpoint if there is one."""
+        self._clock = time.time()
         if not self.load_checkpoint():
             # ranks differ in dropout masks, as separate GPUs would
             torch.manual_seed(self.cfg.seed + self.dist.rank)

@@ -109,7 +109,8 @@ def main(argv: list[str]) -> int:
     state = trainer.fit(batches)
     if dist.is_main:
         write_done(exp / experiment.DONE,
-                   {"best_epoch": state.best_epoch, "best": state.best, "history": state.history})
+                   {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
+                    "history": state.history})
         log.info("done: best dev loss %.4f at epoch %d; model in %s", state.best, state.best_epoch, exp)
     leave_distributed(dist)
     return 0
