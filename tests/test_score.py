@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from speech.asr.results import collect_results
 from speech.asr.score import align, align_utterances, chars, compute_error_stats, format_per_utt
@@ -198,3 +202,106 @@ def test_make_results_errors(tmp_path, capsys):
     assert main(["make-results", str(exp)]) == 1
     assert "decode_test/wer: no '%WER" in capsys.readouterr().err
     assert main(["make-results", str(tmp_path / "missing")]) == 1
+
+
+def make_system(exp, name, kind, done=None, tensors=None):
+    write(exp / name / "config.yaml", f"kind: {kind}\nseed: 1\n")
+    if done is not None:
+        write(exp / name / "train.done", json.dumps(done) + "\n")
+    if tensors is not None:
+        save_file(tensors, str(exp / name / "model.safetensors"))
+
+
+def make_scored(exp, system, name, wer, rtf_logs=()):
+    make_decode(exp, system, name, f"%WER {wer} [ 1 / 100, 0 ins, 0 del, 1 sub ]\n%SER 10.00 [ 1 / 10 ]\n")
+    if rtf_logs:
+        write(exp / system / f"decode_{name}" / "log" / "decode.log", "".join(
+            f"2025-01-01 10:00:00,000 INFO speech.asr.decode: decoded 10 utterances ({audio} s of audio) in 0.4 s "
+            f"(RTF {rtf}) -> exp/{system}/decode_{name}/text\n" for audio, rtf in rtf_logs))
+
+
+def make_recipe_exp(tmp_path):
+    """Two model dirs (an asr model with three searches, an hmm) and a dir that is no model."""
+    exp = tmp_path / "exp"
+    make_system(exp, "blstm_ctc", "asr", {"best_epoch": 3, "seconds": 45.2},
+                {"w": torch.zeros(250, 4), "b": torch.zeros(300)})
+    make_scored(exp, "blstm_ctc", "dev", "3.00", [(100.0, "0.002")])
+    make_scored(exp, "blstm_ctc", "test", "2.00", [(300.0, "0.004")])
+    # a second run appended to the log: its line counts
+    make_scored(exp, "blstm_ctc", "test_lexicon", "1.50", [(300.0, "0.500"), (300.0, "0.010")])
+    make_scored(exp, "blstm_ctc", "test_wfst", "1.40")
+    make_system(exp, "mono", "hmm", {"pdfs": 3, "gaussians": 12, "seconds": 3725.4})
+    make_scored(exp, "mono", "dev", "9.00")
+    make_scored(exp, "mono", "test", "10.00", [(300.0, "0.0123")])
+    make_scored(exp, "scratch", "test", "50.00")  # no config.yaml: in the decode table only
+    return exp
+
+
+def test_make_results_comparison_table(tmp_path):
+    exp = make_recipe_exp(tmp_path)
+    assert main(["make-results", str(exp), "--title", "Digits"]) == 0
+    lines = (tmp_path / "RESULTS.md").read_text().splitlines()
+    assert lines[:9] == [
+        "# Digits",
+        "",
+        "| System | dev WER (%) | test WER (%) | Training time | Decoding RTF | Model size (stored values) |",
+        "|---|---|---|---|---|---|",
+        "| blstm_ctc greedy | 3.00 | 2.00 | 0:00:45 | 0.0035 | 1.3 k (0.0053 MB) |",
+        "| blstm_ctc + lexicon | - | 1.50 | 0:00:45 | 0.0100 | 1.3 k (0.0053 MB) |",
+        "| blstm_ctc + WFST | - | 1.40 | 0:00:45 | n/a | 1.3 k (0.0053 MB) |",
+        "| mono (HCLG) | 9.00 | 10.00 | 1:02:05 | 0.0123 | n/a |",
+        "",
+    ]
+    assert lines[9].startswith("Training time (h:mm:ss) from train.done; decoding RTF: ")
+    assert lines[11] == "| System | Test set | WER (%) | Errors / words | Ins / del / sub | SER (%) |"
+    assert "| scratch | test | 50.00 | 1 / 100 | 0 / 0 / 1 | 10.00 |" in lines
+    assert "| blstm_ctc | test_lexicon | 1.50 | 1 / 100 | 0 / 0 / 1 | 10.00 |" in lines
+
+    assert main(["make-results", str(exp), "--sets", "test", "dev", "--systems", "mono", "blstm_ctc"]) == 0
+    lines = (tmp_path / "RESULTS.md").read_text().splitlines()
+    assert [line.split(" | ")[:3] for line in lines[2:9]] == [
+        ["| System", "test WER (%)", "dev WER (%)"], ["|---|---|---|---|---|---|"],
+        ["| mono (HCLG)", "10.00", "9.00"], ["| blstm_ctc greedy", "2.00", "3.00"],
+        ["| blstm_ctc + lexicon", "1.50", "-"], ["| blstm_ctc + WFST", "1.40", "-"], [""]]
+
+
+def test_make_results_comparison_sets_and_searches_with_underscores(tmp_path):
+    exp = tmp_path / "exp"
+    make_system(exp, "tri", "hmm")  # no train.done, no weights
+    make_scored(exp, "tri", "test_clean", "4.00")
+    make_scored(exp, "tri", "test_clean_lm", "3.00")
+    make_scored(exp, "tri", "test_other", "8.00")
+    assert main(["make-results", str(exp)]) == 0
+    lines = (tmp_path / "RESULTS.md").read_text().splitlines()
+    assert lines[2:6] == [
+        "| System | test_clean WER (%) | test_other WER (%) | Training time | Decoding RTF "
+        "| Model size (stored values) |",
+        "|---|---|---|---|---|---|",
+        "| tri (HCLG) | 4.00 | 8.00 | n/a | n/a | n/a |",
+        "| tri (HCLG) + LM | 3.00 | - | n/a | n/a | n/a |",
+    ]
+
+
+def test_make_results_comparison_errors_name_the_file(tmp_path, capsys):
+    exp = make_recipe_exp(tmp_path)
+
+    def error(*args):
+        assert main(["make-results", str(exp), *args]) == 1
+        assert not (tmp_path / "RESULTS.md").exists()
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        return err
+
+    assert "--systems: scratch in" in error("--systems", "mono", "scratch")
+    assert "--systems: no scored decode dir of nosuch in" in error("--systems", "nosuch")
+    assert "--sets: no scored decode dir of eval" in error("--sets", "test", "eval")
+    write(exp / "mono" / "train.done", '{"seconds": "long"}\n')
+    assert f"{exp / 'mono' / 'train.done'}: 'seconds' is 'long', not a number" in error()
+    write(exp / "mono" / "train.done", "not json\n")  # not a done marker of ours: no training time
+    assert main(["make-results", str(exp)]) == 0
+    assert "| mono (HCLG) | 9.00 | 10.00 | n/a | 0.0123 | n/a |" in (tmp_path / "RESULTS.md").read_text()
+    (tmp_path / "RESULTS.md").unlink()
+    (exp / "blstm_ctc" / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    assert f"{exp / 'blstm_ctc' / 'model.safetensors'}: not a safetensors file (" in error()
+    write(exp / "blstm_ctc" / "config.yaml", "seed: 1\n")
+    assert f"{exp / 'blstm_ctc' / 'config.yaml'}: no 'kind:' line" in error()
