@@ -38,12 +38,13 @@ class LexiconGrammar:
 
 def lexicon_grammar(symbols: list[str], lexicon: dict[str, list[list[str]]], arpa: Path | None = None,
                     word_end: str | None = None, optional: Iterable[str] = (),
-                    transcript: list[str] | None = None) -> LexiconGrammar:
+                    transcript: list[str] | None = None, silence: str | None = None) -> LexiconGrammar:
     """L o G for a model whose outputs are ``symbols`` (id = index).
 
     lexicon: word -> spellings in ``symbols``; ``word_end`` is appended to every spelling
     (the CTC word boundary, as flashlight's lexicon search ends every word); ``optional``
-    symbols may come any number of times between words. G is the ARPA LM, else the
+    symbols may come any number of times between words; ``silence`` is an HMM's optional
+    silence phone (see :func:`~speech.graph.lexicon.lexicon_fst`). G is the ARPA LM, else the
     ``transcript`` word sequence alone (a training graph, as Kaldi's compile-train-graphs),
     else a word loop.
     """
@@ -72,7 +73,7 @@ def lexicon_grammar(symbols: list[str], lexicon: dict[str, list[list[str]]], arp
         g = kaldifst.make_linear_acceptor([word_id[w] for w in transcript])
     else:
         g = word_loop(words, word_id)
-    lex = lexicon_fst(entries, token_label, word_id, optional)
+    lex = lexicon_fst(entries, token_label, word_id, optional, silence)
     kaldifst.arcsort(lex, sort_type="olabel")
     kaldifst.arcsort(g, sort_type="ilabel")
     lg = _vector(kaldifst.compose(lex, g))

@@ -36,24 +36,50 @@ def add_disambig(entries: Entries) -> tuple[Entries, int]:
 
 
 def lexicon_fst(entries: Entries, token_label: dict[str, int], word_id: dict[str, int],
-                optional: Iterable[str] = ()) -> kaldifst.StdVectorFst:
-    """L: a loop through state 0 spelling each word, the word on its first arc; a #0:#0
+                optional: Iterable[str] = (), silence: str | None = None,
+                silence_prob: float = 0.5) -> kaldifst.StdVectorFst:
+    """L: a loop through one state spelling each word, the word on its first arc; a #0:#0
     loop, and an ``optional``:eps loop for each symbol that may come any number of times
-    between words (the CTC word boundary, as flashlight's silence token; an HMM lexicon's
-    silence phone)."""
+    between words (the CTC word boundary, as flashlight's silence token).
+
+    ``silence`` (an HMM lexicon's silence phone) is Kaldi's optional silence instead: at
+    most one at the start and after each word, with probability ``silence_prob``
+    (utils/make_lexicon_fst.py). Free silence loops would let a silence model absorb the
+    ends of words during a flat start; one weighted silence per word boundary does not.
+    """
+    import math
+
     lex = kaldifst.StdVectorFst()
-    lex.start = lex.add_state()
-    lex.set_final(state=0, weight=0)
+    start = lex.add_state()
+    lex.start = start
+    loop = start if silence is None else lex.add_state()
+    lex.set_final(state=loop, weight=0)
+    no_sil = sil = after_sil = 0.0
+    if silence is not None:
+        no_sil, sil = -math.log(1 - silence_prob), -math.log(silence_prob)
+        after_sil = lex.add_state()
+        lex.add_arc(state=start, arc=kaldifst.StdArc(ilabel=0, olabel=0, weight=no_sil, nextstate=loop))
+        lex.add_arc(state=start, arc=kaldifst.StdArc(ilabel=token_label[silence], olabel=0, weight=sil,
+                                                     nextstate=loop))
+        lex.add_arc(state=after_sil, arc=kaldifst.StdArc(ilabel=token_label[silence], olabel=0, weight=0,
+                                                         nextstate=loop))
     for word, spelling in entries:
-        state = 0
+        state = loop
         for j, symbol in enumerate(spelling):
-            nxt = 0 if j == len(spelling) - 1 else lex.add_state()
-            lex.add_arc(state=state, arc=kaldifst.StdArc(ilabel=token_label[symbol],
-                                                         olabel=word_id[word] if j == 0 else 0, weight=0,
-                                                         nextstate=nxt))
-            state = nxt
-    lex.add_arc(state=0, arc=kaldifst.StdArc(ilabel=token_label[BACKOFF], olabel=word_id[BACKOFF], weight=0,
-                                             nextstate=0))
+            olabel = word_id[word] if j == 0 else 0
+            if j < len(spelling) - 1:
+                nxt = lex.add_state()
+                lex.add_arc(state=state, arc=kaldifst.StdArc(ilabel=token_label[symbol], olabel=olabel, weight=0,
+                                                             nextstate=nxt))
+                state = nxt
+                continue
+            lex.add_arc(state=state, arc=kaldifst.StdArc(ilabel=token_label[symbol], olabel=olabel, weight=no_sil,
+                                                         nextstate=loop))
+            if silence is not None:
+                lex.add_arc(state=state, arc=kaldifst.StdArc(ilabel=token_label[symbol], olabel=olabel,
+                                                             weight=sil, nextstate=after_sil))
+    lex.add_arc(state=loop, arc=kaldifst.StdArc(ilabel=token_label[BACKOFF], olabel=word_id[BACKOFF], weight=0,
+                                                nextstate=loop))
     for symbol in optional:
-        lex.add_arc(state=0, arc=kaldifst.StdArc(ilabel=token_label[symbol], olabel=0, weight=0, nextstate=0))
+        lex.add_arc(state=loop, arc=kaldifst.StdArc(ilabel=token_label[symbol], olabel=0, weight=0, nextstate=loop))
     return lex

@@ -31,8 +31,9 @@ from speech.data.datadir import DataDir
 from speech.data.split import split_data_dir
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
+from speech.hmm.align import read_transcripts
 from speech.hmm.features import feature_config
-from speech.hmm.model import HmmConfig, HmmSystem, load_system, save_system
+from speech.hmm.model import HmmConfig, HmmSystem, TrainConfig, load_system, save_system
 from speech.hmm.topology import HmmTopology
 from speech.jobs import parse_cmd, python_module_argv, run_jobs
 from speech.jobs.runner import check_nj
@@ -112,10 +113,11 @@ def gaussians_at(iteration: int, start: int, total: int, max_iter_inc: int) -> i
     return min(total, start + int(round((iteration + 1) * inc)))
 
 
-def run_em(exp: Path, jobs: Jobs, flat_start: bool) -> HmmSystem:
-    """Iterate from the iteration after progress.json's (0 for a new run) to num_iters."""
+def run_em(exp: Path, jobs: Jobs, cfg: TrainConfig, flat_start: bool) -> HmmSystem:
+    """Iterate from the iteration after progress.json's (0 for a new run) to ``cfg.num_iters``
+    (a resumed run takes the settings it is given, so it can also be extended)."""
     system = load_system(exp)
-    cfg = system.cfg.train
+    system.cfg.train = cfg
     done = json.loads((exp / PROGRESS).read_text()) if (exp / PROGRESS).is_file() else {"iteration": -1}
     first_count = done.get("start_gaussians", system.gmms.num_gaussians())
     compile_training_graphs(exp, jobs)
@@ -138,8 +140,10 @@ def run_em(exp: Path, jobs: Jobs, flat_start: bool) -> HmmSystem:
         system.loop_logprob = update_transitions(system.loop_logprob, trans)
         save_system(exp, system)
         with atomic_write(exp / PROGRESS) as f:
-            json.dump({"iteration": x, "start_gaussians": first_count, "loglik_per_frame": loglik / frames,
-                       "frames": frames}, f)
+            history = done.setdefault("history", []) + [round(loglik / frames, 6)]
+            done = {"iteration": x, "start_gaussians": first_count, "loglik_per_frame": loglik / frames,
+                    "frames": frames, "history": history}
+            json.dump(done, f)
         log.info("iteration %d (%s): log-likelihood per frame %.4f over %d frames, %d of %d utterances not "
                  "aligned; %d Gaussians; %.1f s", x, mode if mode != "keep" else "same alignments",
                  loglik / frames, frames, failed, utts, gmms.num_gaussians(), time.time() - t0)
@@ -188,6 +192,12 @@ def prepare(data_dir: Path, lang_dir: Path, exp: Path, args, prog: str) -> tuple
                           f"speech prepare-lang DATA/text {lang_dir} --unit phone")
     phones = [s for s in TokenTable.from_file(lang_dir / TOKENS).symbols if not s.startswith("<")]
     lexicon = read_lexicon(lang_dir / LEXICON, phones)
+    for utt, words in read_transcripts(data_dir).items():  # the jobs would fail on these, less clearly
+        missing = [w for w in words if w not in lexicon]
+        if missing:
+            raise SpeechError(f"{data_dir}/text: '{utt}': the word '{missing[0]}' has no pronunciation in "
+                              f"{lang_dir / LEXICON}; add it, or make the lang dir from this text "
+                              "(speech prepare-lang TEXT LANG_DIR --unit phone)")
     topology = HmmTopology.standard(phones)
     cfg.phones, cfg.states = list(topology.phones), list(topology.states)
     if args.force and exp.exists():

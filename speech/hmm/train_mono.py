@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     start = time.time()
     if not (exp / PROGRESS).is_file():
         save_system(exp, initial_system(cfg, lexicon, jobs.splits[0]))
-    system = run_em(exp, jobs, flat_start=True)
+    system = run_em(exp, jobs, cfg.train, flat_start=True)
     finish(exp, system, start)
     print(f"{prog}: {exp}: {system.gmms.num_pdfs} pdfs, {system.gmms.num_gaussians()} Gaussians in "
           f"{time.time() - start:.0f} s")

@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     start = time.time()
     if not (exp / PROGRESS).is_file():
         grow_tree(exp, jobs, args.ali_model, cfg, lexicon)
-    system = run_em(exp, jobs, flat_start=False)
+    system = run_em(exp, jobs, cfg.train, flat_start=False)
     finish(exp, system, start)
     print(f"{prog}: {exp}: {system.gmms.num_pdfs} pdfs, {system.gmms.num_gaussians()} Gaussians in "
           f"{time.time() - start:.0f} s")

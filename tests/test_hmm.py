@@ -1,0 +1,177 @@
+"""The GMM-HMM baseline end to end on the toy task of tests/support/hmm_toy.py: flat-start
+monophones, triphones on their alignments, HCLG decoding, forced alignment, and the
+one-line errors of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import kaldifst
+import numpy as np
+import pytest
+
+from speech.cli import main
+from speech.hmm.align import equal_alignment, phone_spans
+from speech.hmm.graph import hmm_graph
+from speech.hmm.model import load_system
+from speech.hmm.topology import ENTER
+from tests.support.cli import fails_in_one_line
+from tests.support.hmm_toy import LEXICON, TINY_MONO, TINY_TRI, make_data, make_lang
+
+CONF = "conf/hmm/mono.yaml"
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """Data, lang and trained mono and tri systems, shared by the tests of this module."""
+    root = tmp_path_factory.mktemp("hmm")
+    truth = {"train": make_data(root / "train", 80, 1), "test": make_data(root / "test", 16, 2)}
+    make_lang(root / "lang")
+    assert main(["train-mono", str(root / "train"), str(root / "lang"), str(root / "mono"), "--nj", "2",
+                 "--config", CONF, *TINY_MONO]) == 0
+    assert main(["train-tri", str(root / "train"), str(root / "lang"), str(root / "mono"), str(root / "tri"),
+                 "--nj", "2", "--config", "conf/hmm/tri.yaml", *TINY_TRI]) == 0
+    return root, truth
+
+
+def _text(path):
+    return dict(line.split(maxsplit=1) for line in path.read_text().splitlines())
+
+
+def test_em_raises_the_likelihood_every_pass(toy):
+    root, _ = toy
+    history = json.loads((root / "mono" / "progress.json").read_text())["history"]
+    assert len(history) == 8
+    # Viterbi EM cannot lower the likelihood; mixing up may cost a hair (a split's perturbation)
+    assert all(b >= a - 1e-3 for a, b in zip(history, history[1:])), history
+    assert history[-1] > history[0] + 1.0
+
+
+def test_a_two_word_grammar_decodes_perfectly(toy, tmp_path):
+    root, _ = toy
+    for system in ("mono", "tri"):
+        out = tmp_path / system
+        assert main(["decode-hmm", str(root / system), str(root / "test"), str(out)]) == 0
+        assert _text(out / "text") == _text(root / "test" / "text")
+
+
+def test_triphones_model_the_data_better_than_monophones(toy):
+    root, _ = toy
+    mono = json.loads((root / "mono" / "progress.json").read_text())["history"][-1]
+    tri = json.loads((root / "tri" / "progress.json").read_text())["history"][-1]
+    system = load_system(root / "tri")
+    assert system.cfg.context_width == 3
+    assert system.tree.num_pdfs > len(load_system(root / "mono").tree.owner())  # the tree split some roots
+    assert tri > mono
+
+
+def test_alignments_respect_the_transcript_and_find_the_boundaries(toy, tmp_path):
+    root, truth = toy
+    out = tmp_path / "ali"
+    assert main(["align-hmm", str(root / "tri"), str(root / "test"), str(out)]) == 0
+    phones = _text(out / "phones")
+    texts = _text(root / "test" / "text")
+    errors = []
+    for utt, spans in truth["test"].items():
+        spoken = [p for p in phones[utt].split() if p != "SIL"]
+        assert spoken == [p for w in texts[utt].split() for p in LEXICON[w]]
+        want = [(p, a, b) for p, a, b in spans if p != "SIL"]
+        got = [(ln.split()[4], round(float(ln.split()[2]) * 100)) for ln in (out / "phones.ctm").read_text().splitlines()
+               if ln.startswith(utt + " ") and ln.split()[4] != "SIL"]
+        errors += [abs(start - a) for (_, start), (_, a, _) in zip(got, want)]
+    # every phone start within a few frames, most within one (OW's first state, which
+    # follows N or G and sounds different after G, is where the boundary is least clear)
+    errors = np.asarray(errors)
+    assert np.mean(errors <= 1) > 0.6 and errors.mean() < 1.5 and errors.max() <= 8, errors
+    words = (out / "words.ctm").read_text().splitlines()
+    assert len(words) == sum(len(t.split()) for t in texts.values())
+    durations = _text(out / "durations")
+    utt = next(iter(truth["test"]))
+    assert sum(map(int, durations[utt].split())) == truth["test"][utt][-1][2]
+    assert (out / "textgrid" / f"{utt}.TextGrid").is_file()
+    assert all(float(v.split()[0]) < 0 for v in _text(out / "loglik").values())
+
+
+def test_the_toy_hclg_spells_each_word_through_its_states(toy):
+    root, _ = toy
+    system = load_system(root / "mono")
+    graph, words = hmm_graph(system)
+    owner = system.tree.owner()
+    for word, pron in LEXICON.items():
+        # one frame entering each state of each phone: the shortest path that says the word
+        tids = []
+        for phone in pron:
+            pid = system.topology.phone_id(phone)
+            tids += [2 * pdf + ENTER for pdf, (p, _) in enumerate(owner) if p == pid]
+        path = kaldifst.compose(kaldifst.make_linear_acceptor([t + 1 for t in tids]), graph)
+        ok, _, out, _ = kaldifst.get_linear_symbol_sequence(kaldifst.shortest_path(path))
+        assert ok and [words[w] for w in out] == [word]
+        backwards = kaldifst.compose(kaldifst.make_linear_acceptor([t + 1 for t in reversed(tids)]), graph)
+        kaldifst.connect(backwards)
+        assert backwards.num_states == 0
+
+
+def test_equal_alignment_is_a_path_of_the_transcript(toy):
+    root, _ = toy
+    system = load_system(root / "mono")
+    graph, _ = hmm_graph(system, transcript=["yes", "go"])
+    tids = equal_alignment(graph, 60, seed=3)
+    names = [system.topology.phones[s.phone - 1] for s in phone_spans(tids, system.tree.owner())]
+    assert [p for p in names if p != "SIL"] == ["Y", "EH", "S", "G", "OW"]
+    assert equal_alignment(graph, 5, seed=3) is None  # fewer frames than states
+
+
+def test_a_killed_run_resumes_at_its_next_iteration(toy, tmp_path):
+    root, _ = toy
+    exp = tmp_path / "mono"
+    args = ["train-mono", str(root / "train"), str(root / "lang"), str(exp), "--nj", "2", "--config", CONF,
+            *TINY_MONO]
+    assert main([*args, "train.num_iters=3"]) == 0
+    (exp / "train.done").unlink()  # as if killed after iteration 2
+    assert main(args) == 0
+    history = json.loads((exp / "progress.json").read_text())["history"]
+    assert history == pytest.approx(json.loads((root / "mono" / "progress.json").read_text())["history"], abs=1e-4)
+
+
+def test_a_word_without_a_pronunciation_is_one_line(toy, tmp_path, capsys):
+    root, _ = toy
+    data = tmp_path / "train"
+    make_data(data, 8, 5)
+    text = (data / "text").read_text().splitlines()
+    text[0] = text[0].split()[0] + " yes maybe"
+    (data / "text").write_text("\n".join(text) + "\n")
+    fails_in_one_line(capsys, ["train-mono", str(data), str(root / "lang"), str(tmp_path / "exp"), "--nj", "1",
+                               *TINY_MONO], "'maybe' has no pronunciation")
+
+
+def test_an_empty_transcript_is_one_line(toy, tmp_path, capsys):
+    root, _ = toy
+    data = tmp_path / "train"
+    make_data(data, 8, 5)
+    text = (data / "text").read_text().splitlines()
+    text[0] = text[0].split()[0]
+    (data / "text").write_text("\n".join(text) + "\n")
+    fails_in_one_line(capsys, ["train-mono", str(data), str(root / "lang"), str(tmp_path / "exp"), "--nj", "1",
+                               *TINY_MONO], "empty transcript")
+
+
+def test_features_of_another_dimension_are_one_line(toy, tmp_path, capsys):
+    root, _ = toy
+    from speech.config import save_config
+    from speech.data.datadir import FEATURE_CONFIG
+    from speech.features import FeatureConfig
+
+    data = tmp_path / "test"
+    make_data(data, 4, 6)
+    save_config(FeatureConfig(type="mfcc", num_ceps=20), data / FEATURE_CONFIG)
+    fails_in_one_line(capsys, ["decode-hmm", str(root / "mono"), str(data), str(tmp_path / "dec")],
+                      "another config", "num_ceps")
+
+
+def test_a_model_dir_of_another_kind_is_one_line(toy, tmp_path, capsys):
+    root, _ = toy
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.yaml").write_text("kind: vocoder\n")
+    fails_in_one_line(capsys, ["decode-hmm", str(tmp_path / "m"), str(root / "test"), str(tmp_path / "dec")],
+                      "kind 'vocoder'")
+
