@@ -53,6 +53,11 @@ def test_a_two_word_grammar_decodes_perfectly(toy, tmp_path):
         out = tmp_path / system
         assert main(["decode-hmm", str(root / system), str(root / "test"), str(out)]) == 0
         assert _text(out / "text") == _text(root / "test" / "text")
+    # a word penalty is a cost per word: a large one makes the search drop words
+    assert main(["decode-hmm", str(root / "mono"), str(root / "test"), str(tmp_path / "p"),
+                 "--word-penalty", "500"]) == 0
+    decoded = sum(len(t.split()) for t in (tmp_path / "p" / "text").read_text().splitlines())
+    assert decoded < sum(len(t.split()) - 1 for t in (root / "test" / "text").read_text().splitlines())
 
 
 def test_triphones_model_the_data_better_than_monophones(toy):
@@ -76,8 +81,8 @@ def test_alignments_respect_the_transcript_and_find_the_boundaries(toy, tmp_path
         spoken = [p for p in phones[utt].split() if p != "SIL"]
         assert spoken == [p for w in texts[utt].split() for p in LEXICON[w]]
         want = [(p, a, b) for p, a, b in spans if p != "SIL"]
-        got = [(ln.split()[4], round(float(ln.split()[2]) * 100)) for ln in (out / "phones.ctm").read_text().splitlines()
-               if ln.startswith(utt + " ") and ln.split()[4] != "SIL"]
+        ctm = [line.split() for line in (out / "phones.ctm").read_text().splitlines()]
+        got = [(f[4], round(float(f[2]) * 100)) for f in ctm if f[0] == utt and f[4] != "SIL"]
         errors += [abs(start - a) for (_, start), (_, a, _) in zip(got, want)]
     # every phone start within a few frames, most within one (OW's first state, which
     # follows N or G and sounds different after G, is where the boundary is least clear)

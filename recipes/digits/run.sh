@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Connected-digit recognition (TIDIGITS-style, spoken by Debian's synthetic voices):
-# data -> fbank -> BLSTM-CTC -> greedy and lexicon decoding -> WER on voices never heard in training.
+# data -> fbank -> BLSTM-CTC -> greedy, lexicon and WFST decoding, and a GMM-HMM baseline (MFCC,
+# monophones, tree-tied triphones, HCLG) on the same data -> WER on voices never heard in training.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,9 +14,14 @@ hours=1.0         # hours of training speech to generate (dev/test scale with it
 seed=0
 asr_config=../../conf/asr/blstm_ctc_small.yaml
 exp=exp/blstm_ctc
+mono_config=../../conf/hmm/mono.yaml
+tri_config=../../conf/hmm/tri_digits.yaml
+word_penalties="0 4 8 16"  # the GMM-HMMs' word insertion penalties tried on dev
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
-             [--hours H] [--seed S] [--asr-config YAML] [--exp DIR]
-stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev  5 RESULTS.md"
+             [--hours H] [--seed S] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
+stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev
+        5 MFCC + phone lexicon  6 GMM-HMM monophones  7 triphones  8 phone alignment accuracy
+        9 RESULTS.md (the systems compared)"
 . ../../tools/parse_options.sh
 . ./path.sh
 . ../../tools/recipe_lib.sh
@@ -62,6 +68,54 @@ if run_stage 4; then
 fi
 
 if run_stage 5; then
-  log 5 "RESULTS.md"
-  speech make-results exp -o RESULTS.md --title "digits: unseen-voice connected digits"
+  compute_mfcc_sets 5 $sets
+  log 5 "phone lexicon (CMUdict) of data/train/text for the GMM-HMM"
+  speech prepare-lang data/train/text data/lang_phone --unit phone
+fi
+
+# hmm_decode N NAME: the word penalty of exp/NAME's HCLG with the lowest dev WER (ties: the
+# smaller), then dev and test decoded and scored with it; the dev grid in exp/NAME/tune_dev
+hmm_decode() {
+  local p wer best="" best_wer=""
+  for p in $word_penalties; do
+    speech decode-hmm "exp/$2" data/dev_mfcc "exp/$2/tune_dev/penalty_$p" --word-penalty "$p"
+    wer=$(speech score data/dev_mfcc "exp/$2/tune_dev/penalty_$p" | awk '/^%WER/ {print $2}')
+    if [ -z "$best" ] || awk -v a="$wer" -v b="$best_wer" 'BEGIN {exit !(a < b)}'; then best=$p; best_wer=$wer; fi
+  done
+  echo "$best" > "exp/$2/tune_dev/best_penalty"
+  log "$1" "word penalty $best (dev WER $best_wer among penalties $word_penalties)"
+  for s in dev test; do
+    log "$1" "decoding data/${s}_mfcc with exp/$2 (HCLG, word penalty $best)"
+    speech decode-hmm "exp/$2" "data/${s}_mfcc" "exp/$2/decode_$s" --word-penalty "$best"
+    speech score "data/${s}_mfcc" "exp/$2/decode_$s"
+  done
+}
+
+if run_stage 6; then
+  log 6 "monophone GMM-HMM from a flat start in exp/mono ($mono_config; log: exp/mono/log/train.log)"
+  speech train-mono data/train_mfcc data/lang_phone exp/mono --config "$mono_config" --nj "$nj" --cmd "$cmd"
+  hmm_decode 6 mono
+fi
+
+if run_stage 7; then
+  log 7 "tree-tied triphones on the monophones' alignments in exp/tri ($tri_config)"
+  speech train-tri data/train_mfcc data/lang_phone exp/mono exp/tri --config "$tri_config" --nj "$nj" --cmd "$cmd"
+  hmm_decode 7 tri
+fi
+
+if run_stage 8; then
+  log 8 "phone alignment accuracy of exp/tri: festival digit strings (kal, ked) and festival's own phone times"
+  speech make-align-ref data/align_ref --source digits --num-utts 120 --seed "$seed"
+  compute_mfcc_sets 8 align_ref
+  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref
+  speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm \
+    --json exp/tri/align_ref/accuracy.json | tee exp/tri/align_ref/accuracy.txt
+fi
+
+if run_stage 9; then
+  log 9 "RESULTS.md"
+  speech make-results exp -o RESULTS.md --title "digits: unseen-voice connected digits" \
+    --systems mono tri blstm_ctc
+  { echo; echo "Phone alignment (speech align-hmm exp/tri, stage 8):"; echo; cat exp/tri/align_ref/accuracy.txt; } \
+    >> RESULTS.md
 fi

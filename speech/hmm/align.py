@@ -3,7 +3,7 @@
 An alignment is the transition id of every frame (int32 [T], :mod:`speech.hmm.topology`).
 The best path through an utterance's training graph (H o C o L o transcript) is found by
 Kaldi's beam search (kaldi-decoder), as gmm-align-compiled does: beam 10, retried at 40
-when no path reaches the end; the flat start takes a random path of the right length
+when no path reaches the end (and then without pruning); the flat start takes a random path of the right length
 (kaldifst.equal_align, Kaldi's align-equal-compiled).
 """
 
@@ -41,10 +41,12 @@ def _path_ilabels(path) -> np.ndarray:
 def viterbi(graph, scores: np.ndarray, beam: float, retry_beam: float) -> tuple[np.ndarray | None, float]:
     """(transition ids [T], acoustic + graph score of the path) through ``graph`` for
     ``scores`` [T, 2P] (:meth:`HmmSystem.tid_scores`); (None, -inf) when no path reaches a
-    final state even at ``retry_beam``."""
+    final state (the utterance has fewer frames than its transcript has states)."""
     from kaldi_decoder import DecodableCtc, FasterDecoder, FasterDecoderOptions
 
-    for b in (beam, retry_beam):
+    # the last try is all but unpruned: an utterance's training graph is small enough, and a
+    # voice unlike the training voices can lose the right path even at the retry beam
+    for b in (beam, retry_beam, 1e4):
         decoder = FasterDecoder(graph, FasterDecoderOptions(beam=b))
         decoder.decode(DecodableCtc(scores))
         if decoder.reached_final():

@@ -29,7 +29,8 @@ class HmmDecoder:
     """Utterance features [T, D] -> words, through one HCLG."""
 
     def __init__(self, system: HmmSystem, lexicon: dict | None = None, lm: Path | None = None,
-                 beam: float | None = None, acoustic_scale: float | None = None):
+                 beam: float | None = None, acoustic_scale: float | None = None, word_penalty: float | None = None):
+        from speech.graph.build import with_word_cost
         from speech.hmm.graph import hmm_graph
 
         if acoustic_scale is not None:
@@ -37,6 +38,9 @@ class HmmDecoder:
         self.system = system
         self.beam = system.cfg.decode.beam if beam is None else beam
         self.graph, self.words = hmm_graph(system, lexicon, lm)
+        penalty = system.cfg.decode.word_penalty if word_penalty is None else word_penalty
+        if penalty:
+            self.graph = with_word_cost(self.graph, self.words, penalty)
 
     def __call__(self, feats) -> str:
         import kaldifst
@@ -53,7 +57,8 @@ class HmmDecoder:
 
 
 def decode_dir(model_dir: Path, data_dir: Path, out_dir: Path, lexicon: Path | None = None, lm: Path | None = None,
-               beam: float | None = None, acoustic_scale: float | None = None) -> dict[str, str]:
+               beam: float | None = None, acoustic_scale: float | None = None,
+               word_penalty: float | None = None) -> dict[str, str]:
     """Decode every utterance of DATA_DIR into OUT_DIR/text; returns the hypotheses."""
     if lm is not None and not lm.is_file():
         raise SpeechError(f"{lm}: no such language model; make one with speech train-lm")
@@ -61,7 +66,7 @@ def decode_dir(model_dir: Path, data_dir: Path, out_dir: Path, lexicon: Path | N
     check_features(data_dir, system.cfg.features, model_dir)
     words = read_lexicon(lexicon, system.cfg.phones) if lexicon is not None else None
     t0 = time.time()
-    decoder = HmmDecoder(system, words, lm, beam, acoustic_scale)
+    decoder = HmmDecoder(system, words, lm, beam, acoustic_scale, word_penalty)
     log.info("HCLG: %d states in %.1f s", decoder.graph.num_states, time.time() - t0)
     feats = load_features(data_dir, system.cfg.pipeline)
     t0 = time.time()
@@ -85,6 +90,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--lm", type=Path, help="ARPA word LM (speech train-lm); without it a word loop")
     p.add_argument("--beam", type=float, help="search beam (default: the model's decode.beam)")
     p.add_argument("--acoustic-scale", type=float, help="scale of the log-likelihoods (default 0.1)")
+    p.add_argument("--word-penalty", type=float,
+                   help="cost per word in the graph, against insertions (default: the model's decode.word_penalty, 0)")
     p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads for the likelihoods")
     args = p.parse_args(argv)
     if args.beam is not None and args.beam <= 0 or args.acoustic_scale is not None and args.acoustic_scale <= 0:
@@ -93,6 +100,7 @@ def main(argv: list[str]) -> int:
 
     torch.set_num_threads(max(1, args.num_threads))
     setup_logging(args.decode_dir / "log" / "decode.log")
-    decode_dir(args.model_dir, args.data_dir, args.decode_dir, args.lexicon, args.lm, args.beam, args.acoustic_scale)
+    decode_dir(args.model_dir, args.data_dir, args.decode_dir, args.lexicon, args.lm, args.beam, args.acoustic_scale,
+               args.word_penalty)
     return 0
 

@@ -29,6 +29,7 @@ CMVN_MODES = ("speaker", "utterance", "none")
 @dataclass
 class FeaturePipeline:
     cmvn: str = "speaker"  # per-speaker means (Kaldi's default apply-cmvn: means only), per utterance, or none
+    norm_vars: bool = False  # also divide by the speaker's standard deviation (apply-cmvn --norm-vars)
     delta_order: int = 2  # 2: MFCC + deltas + delta-deltas (13 -> 39)
 
     def validate(self) -> None:
@@ -97,9 +98,12 @@ def load_features(data_dir: str | Path, pipeline: FeaturePipeline,
         groups.setdefault(key, []).append(utt)
     out = {}
     for utts in groups.values():
-        mean = 0.0
+        mean, std = 0.0, 1.0
         if pipeline.cmvn != "none":
-            mean = np.concatenate([raw[u] for u in utts]).mean(axis=0)
+            frames = np.concatenate([raw[u] for u in utts])
+            mean = frames.mean(axis=0)
+            if pipeline.norm_vars:
+                std = np.maximum(frames.std(axis=0), 1e-5)
         for u in utts:
-            out[u] = add_deltas(torch.from_numpy(raw[u] - mean), pipeline.delta_order)
+            out[u] = add_deltas(torch.from_numpy((raw[u] - mean) / std), pipeline.delta_order)
     return out

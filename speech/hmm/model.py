@@ -7,6 +7,7 @@
                        components at -inf weight) and each pdf's self-loop log-probability [P]
     tree.txt           the decision tree: (left, phone, right, state) -> pdf (:mod:`speech.hmm.tree`)
     lexicon.txt        the pronunciations it was trained with (words in phones)
+    feature_config.yaml  the MFCC config of its features (``compute-mfcc --config`` takes it)
 
 Nothing in it is a pickle: tensors in safetensors, the rest text.
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speech.config import save_config
+from speech.data.datadir import FEATURE_CONFIG
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
 from speech.fileio import atomic_write
@@ -67,6 +70,7 @@ class DecodeConfig:
     self_loop_scale: float = 0.1  # Kaldi's --self-loop-scale (graph building)
     beam: float = 13.0
     max_active: int = 7000
+    word_penalty: float = 0.0  # a cost per word in the graph (Kaldi's word insertion penalty), tuned on dev
 
 
 @dataclass
@@ -116,8 +120,15 @@ class HmmSystem:
     def tid_scores(self, feats: torch.Tensor) -> np.ndarray:
         """[T, D] -> float32 [T, 2P]: acoustic_scale * log p(x_t | pdf of tid) for every
         transition id, the matrix kaldi-decoder's DecodableCtc reads (column = tid)."""
-        ll = self.gmms.log_likelihoods(feats) * self.cfg.decode.acoustic_scale
-        return np.ascontiguousarray(ll[:, tid_pdfs(ll.shape[1])].numpy(), dtype=np.float32)
+        return self.tid_score_list([feats])[0]
+
+    def tid_score_list(self, feats: list[torch.Tensor]) -> list[np.ndarray]:
+        """:meth:`tid_scores` of several utterances in one pass over the GMMs: large
+        matrix products instead of one small one per utterance (3x faster on digits)."""
+        ll = self.gmms.log_likelihoods(torch.cat(feats)) * self.cfg.decode.acoustic_scale
+        scores = ll[:, tid_pdfs(ll.shape[1])].numpy()
+        ends = np.cumsum([len(x) for x in feats])[:-1]
+        return [np.ascontiguousarray(m, dtype=np.float32) for m in np.split(scores, ends)]
 
 
 def save_system(model_dir: str | Path, system: HmmSystem) -> None:
@@ -136,6 +147,7 @@ def save_system(model_dir: str | Path, system: HmmSystem) -> None:
     with atomic_write(model_dir / TREE) as f:
         f.write(system.tree.to_text())
     write_lexicon(model_dir / LEXICON, [(w, p) for w in sorted(system.lexicon) for p in system.lexicon[w]])
+    save_config(cfg.features, model_dir / FEATURE_CONFIG)  # what compute-mfcc --config takes
     save_model_config(model_dir, KIND, cfg)
 
 
