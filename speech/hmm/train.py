@@ -23,6 +23,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -37,6 +38,7 @@ from speech.hmm.model import HmmConfig, HmmSystem, TrainConfig, load_system, sav
 from speech.hmm.topology import HmmTopology
 from speech.jobs import parse_cmd, python_module_argv, run_jobs
 from speech.jobs.runner import check_nj
+from speech.logs import setup_logging
 from speech.stage import read_done, write_done
 
 log = logging.getLogger("speech.hmm.train")
@@ -176,14 +178,18 @@ def stage_parser(prog: str, description: str, positionals: list[tuple[str, str]]
     return p
 
 
-def prepare(data_dir: Path, lang_dir: Path, exp: Path, args, prog: str) -> tuple[HmmConfig, dict, Jobs] | None:
-    """Checks everything, then (config, lexicon, jobs); None when EXP_DIR is trained already."""
+def prepare(data_dir: Path, lang_dir: Path, exp: Path, args, prog: str,
+            validate: Callable[[HmmConfig], None] | None = None) -> tuple[HmmConfig, dict, Jobs] | None:
+    """Checks everything (``validate`` too), then (config, lexicon, jobs); None when EXP_DIR is
+    trained already."""
     from speech.text.tokenizer import LEXICON, TOKENS, read_lexicon
     from speech.text.tokens import TokenTable
 
     cfg = load_config(HmmConfig, args.config, args.overrides)
     cfg.train.validate()
     cfg.pipeline.validate()
+    if validate is not None:
+        validate(cfg)
     check_nj(args.nj)
     parse_cmd(args.cmd)
     cfg.features = feature_config(data_dir)
@@ -210,3 +216,25 @@ def prepare(data_dir: Path, lang_dir: Path, exp: Path, args, prog: str) -> tuple
     if nj < args.nj:
         print(f"{prog}: {data_dir} has {speakers} speakers; using --nj {nj} (jobs split by speaker)")
     return cfg, lexicon, Jobs(split_data_dir(data_dir, nj, by_speaker=True), args.cmd)
+
+
+def stage_main(prog: str, description: str, positionals: list[tuple[str, str]], argv: list[str],
+               initialize: Callable[[argparse.Namespace, HmmConfig, dict, Jobs], None], flat_start: bool,
+               validate: Callable[[HmmConfig], None] | None = None) -> int:
+    """train-mono's and train-tri's main: options, checks, ``initialize`` (which writes EXP_DIR's
+    first model) unless a run is being resumed, the EM loop, the done marker."""
+    args = stage_parser(prog, description, positionals).parse_intermixed_args(argv)
+    ready = prepare(args.data_dir, args.lang_dir, args.exp_dir, args, prog, validate)
+    if ready is None:
+        return 0
+    cfg, lexicon, jobs = ready
+    exp = args.exp_dir
+    setup_logging(exp / "log" / "train.log")
+    start = time.time()
+    if not (exp / PROGRESS).is_file():
+        initialize(args, cfg, lexicon, jobs)
+    system = run_em(exp, jobs, cfg.train, flat_start)
+    finish(exp, system, start)
+    print(f"{prog}: {exp}: {system.gmms.num_pdfs} pdfs, {system.gmms.num_gaussians()} Gaussians in "
+          f"{time.time() - start:.0f} s")
+    return 0

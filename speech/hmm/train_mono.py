@@ -12,7 +12,6 @@ at its next iteration; a finished one is skipped (``--force`` retrains).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -21,9 +20,8 @@ from speech.hmm.features import load_features
 from speech.hmm.gmm import DiagGmms
 from speech.hmm.model import HmmConfig, HmmSystem, save_system
 from speech.hmm.topology import HmmTopology
-from speech.hmm.train import PROGRESS, finish, prepare, run_em, stage_parser
+from speech.hmm.train import stage_main
 from speech.hmm.tree import DecisionTree
-from speech.logs import setup_logging
 
 
 def initial_system(cfg: HmmConfig, lexicon: dict, data_dir: Path) -> HmmSystem:
@@ -36,23 +34,10 @@ def initial_system(cfg: HmmConfig, lexicon: dict, data_dir: Path) -> HmmSystem:
 
 
 def main(argv: list[str]) -> int:
-    prog = "speech train-mono"
-    p = stage_parser(prog, __doc__, [("data_dir", "training data dir with MFCCs and text"),
-                                     ("lang_dir", "phone lang dir (speech prepare-lang --unit phone)"),
-                                     ("exp_dir", "output model dir")])
-    args = p.parse_intermixed_args(argv)
-    ready = prepare(args.data_dir, args.lang_dir, args.exp_dir, args, prog)
-    if ready is None:
-        return 0
-    cfg, lexicon, jobs = ready
-    cfg.context_width = 1
-    exp = args.exp_dir
-    setup_logging(exp / "log" / "train.log")
-    start = time.time()
-    if not (exp / PROGRESS).is_file():
-        save_system(exp, initial_system(cfg, lexicon, jobs.splits[0]))
-    system = run_em(exp, jobs, cfg.train, flat_start=True)
-    finish(exp, system, start)
-    print(f"{prog}: {exp}: {system.gmms.num_pdfs} pdfs, {system.gmms.num_gaussians()} Gaussians in "
-          f"{time.time() - start:.0f} s")
-    return 0
+    def initialize(args, cfg: HmmConfig, lexicon: dict, jobs) -> None:
+        cfg.context_width = 1
+        save_system(args.exp_dir, initial_system(cfg, lexicon, jobs.splits[0]))
+
+    return stage_main("speech train-mono", __doc__, [("data_dir", "training data dir with MFCCs and text"),
+                                                    ("lang_dir", "phone lang dir (speech prepare-lang --unit phone)"),
+                                                    ("exp_dir", "output model dir")], argv, initialize, flat_start=True)

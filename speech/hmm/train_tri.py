@@ -23,8 +23,7 @@ import torch
 
 from speech.errors import SpeechError
 from speech.hmm.model import HmmSystem, load_system, save_system
-from speech.hmm.train import PROGRESS, Jobs, alignments, compile_training_graphs, finish, prepare, run_em, stage_parser
-from speech.logs import setup_logging
+from speech.hmm.train import Jobs, alignments, compile_training_graphs, stage_main
 
 log_name = "speech.hmm.train_tri"
 
@@ -77,25 +76,15 @@ def grow_tree(exp: Path, jobs: Jobs, ali_model: Path, cfg, lexicon) -> HmmSystem
 
 
 def main(argv: list[str]) -> int:
-    prog = "speech train-tri"
-    p = stage_parser(prog, __doc__, [("data_dir", "training data dir with MFCCs and text"),
-                                     ("lang_dir", "phone lang dir (speech prepare-lang --unit phone)"),
-                                     ("ali_model", "the model dir that aligns the data (speech train-mono's)"),
-                                     ("exp_dir", "output model dir")])
-    args = p.parse_intermixed_args(argv)
-    ready = prepare(args.data_dir, args.lang_dir, args.exp_dir, args, prog)
-    if ready is None:
-        return 0
-    cfg, lexicon, jobs = ready
-    if cfg.train.num_leaves < 1:
-        raise SpeechError("train.num_leaves must be set for triphones (e.g. conf/hmm/tri.yaml)")
-    exp = args.exp_dir
-    setup_logging(exp / "log" / "train.log")
-    start = time.time()
-    if not (exp / PROGRESS).is_file():
-        grow_tree(exp, jobs, args.ali_model, cfg, lexicon)
-    system = run_em(exp, jobs, cfg.train, flat_start=False)
-    finish(exp, system, start)
-    print(f"{prog}: {exp}: {system.gmms.num_pdfs} pdfs, {system.gmms.num_gaussians()} Gaussians in "
-          f"{time.time() - start:.0f} s")
-    return 0
+    def validate(cfg) -> None:
+        if cfg.train.num_leaves < 1:
+            raise SpeechError("train.num_leaves must be set for triphones (e.g. conf/hmm/tri.yaml)")
+
+    def initialize(args, cfg, lexicon, jobs) -> None:
+        grow_tree(args.exp_dir, jobs, args.ali_model, cfg, lexicon)
+
+    return stage_main("speech train-tri", __doc__, [
+        ("data_dir", "training data dir with MFCCs and text"),
+        ("lang_dir", "phone lang dir (speech prepare-lang --unit phone)"),
+        ("ali_model", "the model dir that aligns the data (speech train-mono's)"),
+        ("exp_dir", "output model dir")], argv, initialize, flat_start=False, validate=validate)
