@@ -19,13 +19,14 @@ import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from speech.config import config_from_dict, read_mapping, save_config
 from speech.errors import SpeechError
 from speech.fileio import atomic_path
+
+if TYPE_CHECKING:  # torch only for annotations: make-results reads kinds without importing it
+    import torch
 
 CONFIG, WEIGHTS = "config.yaml", "model.safetensors"
 

@@ -17,8 +17,14 @@ from support.recipes import make_scratch_recipe, run_recipe, wer_of, write_tiny_
 def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     recipe = make_scratch_recipe(tmp_path, "digits")
     write_tiny_asr_config(tmp_path / "tiny.yaml", epochs=3)
+    pipeline = "pipeline: {cmvn: speaker, norm_vars: true, delta_order: 2}\n"
+    (tmp_path / "mono.yaml").write_text(pipeline + "train: {num_iters: 4, realign_iters: [1, 2], total_gaussians: 200, "
+                                        "max_iter_inc: 3}\n")
+    (tmp_path / "tri.yaml").write_text(pipeline + "train: {num_iters: 3, realign_iters: [1], num_leaves: 150, "
+                                       "total_gaussians: 300, max_iter_inc: 2, min_leaf_count: 20}\n")
     proc = run_recipe(recipe, "--hours", "0.03", "--nj", "2", "--device", "cpu",
-                      "--asr-config", str(tmp_path / "tiny.yaml"), timeout=900)
+                      "--asr-config", str(tmp_path / "tiny.yaml"), "--mono-config", str(tmp_path / "mono.yaml"),
+                      "--tri-config", str(tmp_path / "tri.yaml"), timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     exp = recipe / "exp" / "blstm_ctc"
@@ -36,8 +42,17 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
             words = {w for line in (exp / f"decode_{s}_{searched}" / "text").read_text().splitlines()
                      for w in line.split()[1:]}
             assert words <= vocabulary
+    for system in ("mono", "tri"):  # the GMM-HMMs, decoded with the word penalty chosen on dev
+        assert (recipe / "exp" / system / "tune_dev" / "best_penalty").read_text().strip() in {"0", "4", "8", "16"}
+        for s in ("dev", "test"):
+            wer_of(recipe / "exp" / system / f"decode_{s}")
+            hyps = (recipe / "exp" / system / f"decode_{s}" / "text").read_text().splitlines()
+            assert [h.split()[0] for h in hyps] == [line.split()[0] for line in
+                                                    (recipe / "data" / s / "text").read_text().splitlines()]
     results = (recipe / "RESULTS.md").read_text()
     assert "blstm_ctc" in results and "test" in results
+    assert "| mono (HCLG) |" in results and "| tri (HCLG) |" in results
+    assert "% within 20 ms" in results  # the phone alignment accuracy of stage 8
 
     # re-running a finished recipe redoes nothing and succeeds
     again = run_recipe(recipe, "--stage", "1", "--stop-stage", "3", "--nj", "2", "--device", "cpu",
@@ -143,6 +158,9 @@ def test_full_digits_recipe(tmp_path):
     assert wer_of(exp / "decode_test") <= 15.0
     assert wer_of(exp / "decode_test_lexicon") <= 8.0
     assert wer_of(exp / "decode_test_lexicon") < wer_of(exp / "decode_test")
+    # the GMM-HMMs (README: 43.8 % and 48.0 %, all but ~1 % of it on the unseen human-derived voice)
+    assert wer_of(recipe / "exp" / "mono" / "decode_test") <= 60.0
+    assert wer_of(recipe / "exp" / "tri" / "decode_test") <= 65.0
 
     # ten minutes of unseen-voice test utterances between 1 s pauses, transcribed with the
     # lexicon in every format: each utterance's words start and end within 0.3 s of where

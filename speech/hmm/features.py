@@ -1,8 +1,8 @@
-"""The GMM-HMM's input: stored MFCCs, mean-normalised per speaker, with deltas and
-delta-deltas, as Kaldi's train_mono.sh/train_deltas.sh pipe them (``apply-cmvn
---utt2spk ... | add-deltas``).
+"""The GMM-HMM's input: stored MFCCs, normalised per speaker (means, and with
+``norm_vars`` variances), with deltas and delta-deltas, as Kaldi's train_mono.sh and
+train_deltas.sh pipe them (``apply-cmvn --utt2spk ... | add-deltas``).
 
-The per-speaker means are computed here from the speaker's own utterances instead of a
+The per-speaker statistics are computed here from the speaker's own utterances instead of a
 stored cmvn.scp, so that one data dir serves the HMM and the CTC system (which normalises
 globally) with no extra stage; jobs are therefore split by speaker. Deltas are
 torchaudio's ``compute_deltas`` with a 5-frame window, Kaldi's ``add-deltas`` formula
