@@ -24,6 +24,20 @@ _CHUNK_ELEMENTS = 1 << 22
 _MIN_VARIANCE_FLOOR = 1.0e-10
 
 
+def _pmd_tensors(t: dict[str, torch.Tensor], names: tuple[str, str, str], dtype: torch.dtype,
+                 what: str) -> tuple[torch.Tensor, ...]:
+    """The tensors ``names`` of ``t``, shaped [P, M], [P, M, D], [P, M, D], in ``dtype``;
+    ValueError when one is missing or the shapes disagree."""
+    missing = sorted(set(names) - set(t))
+    if missing:
+        raise ValueError(f"{what} lack tensor(s) {', '.join(missing)}")
+    pm, first, second = (t[k].to(dtype) for k in names)
+    if first.ndim != 3 or second.shape != first.shape or pm.shape != first.shape[:2]:
+        shapes = ", ".join(f"{k} {tuple(t[k].shape)}" for k in names)
+        raise ValueError(f"{what} of shapes {shapes} are not [P, M], [P, M, D], [P, M, D]")
+    return pm, first, second
+
+
 @dataclass
 class GmmStats:
     """Sufficient statistics of P mixtures padded to M components, float64: occupancy [P, M],
@@ -56,14 +70,7 @@ class GmmStats:
     @classmethod
     def from_tensors(cls, t: dict[str, torch.Tensor]) -> GmmStats:
         """Inverse of :meth:`tensors`; raises ValueError when a tensor is missing or the shapes disagree."""
-        missing = sorted({"occupancy", "first", "second"} - set(t))
-        if missing:
-            raise ValueError(f"GMM stats lack tensor(s) {', '.join(missing)}")
-        occupancy, first, second = (t[k].to(torch.float64) for k in ("occupancy", "first", "second"))
-        if first.ndim != 3 or second.shape != first.shape or occupancy.shape != first.shape[:2]:
-            raise ValueError(f"GMM stats of shapes occupancy {tuple(occupancy.shape)}, first {tuple(first.shape)}, "
-                             f"second {tuple(second.shape)} are not [P, M], [P, M, D], [P, M, D]")
-        return cls(occupancy, first, second)
+        return cls(*_pmd_tensors(t, ("occupancy", "first", "second"), torch.float64, "GMM stats"))
 
 
 @dataclass
@@ -257,14 +264,7 @@ class DiagGmms:
     @classmethod
     def from_tensors(cls, t: dict[str, torch.Tensor]) -> DiagGmms:
         """Inverse of :meth:`tensors`; raises ValueError when a tensor is missing or the shapes disagree."""
-        missing = sorted({"log_weights", "means", "variances"} - set(t))
-        if missing:
-            raise ValueError(f"GMMs lack tensor(s) {', '.join(missing)}")
-        log_weights, means, variances = (t[k].to(torch.float32) for k in ("log_weights", "means", "variances"))
-        if means.ndim != 3 or variances.shape != means.shape or log_weights.shape != means.shape[:2]:
-            raise ValueError(f"GMMs of shapes log_weights {tuple(log_weights.shape)}, means {tuple(means.shape)}, "
-                             f"variances {tuple(variances.shape)} are not [P, M], [P, M, D], [P, M, D]")
-        return cls(log_weights, means, variances)
+        return cls(*_pmd_tensors(t, ("log_weights", "means", "variances"), torch.float32, "GMMs"))
 
 
 def _split_targets(counts: torch.Tensor, priority: torch.Tensor, target_total: int) -> torch.Tensor:

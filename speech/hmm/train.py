@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +38,13 @@ from speech.hmm.topology import HmmTopology
 from speech.jobs import parse_cmd, python_module_argv, run_jobs
 from speech.jobs.runner import check_nj
 from speech.logs import setup_logging
-from speech.stage import read_done, write_done
+from speech.model_dir import WEIGHTS
+from speech.stage import write_done
+from speech.train.experiment import DONE, finished
 
 log = logging.getLogger("speech.hmm.train")
 
 PROGRESS = "progress.json"
-DONE = "train.done"
 _MIN_LOOP, _MAX_LOOP = 0.01, 0.99  # self-loop probabilities stay inside (0, 1): a floor as Kaldi's
 
 
@@ -160,10 +160,6 @@ def finish(exp: Path, system: HmmSystem, start: float) -> None:
                             "loglik_per_frame": info["loglik_per_frame"], "seconds": round(time.time() - start, 1)})
 
 
-def already_trained(exp: Path) -> bool:
-    return read_done(exp / DONE) is not None
-
-
 def stage_parser(prog: str, description: str, positionals: list[tuple[str, str]]) -> argparse.ArgumentParser:
     """The options train-mono and train-tri share, after their ``positionals`` (name, help)."""
     p = argparse.ArgumentParser(prog=prog, description=description,
@@ -206,10 +202,7 @@ def prepare(data_dir: Path, lang_dir: Path, exp: Path, args, prog: str,
                               "(speech prepare-lang TEXT LANG_DIR --unit phone)")
     topology = HmmTopology.standard(phones)
     cfg.phones, cfg.states = list(topology.phones), list(topology.states)
-    if args.force and exp.exists():
-        shutil.rmtree(exp)
-    if already_trained(exp):
-        print(f"{prog}: {exp} is already trained (remove it or pass --force to retrain)")
+    if finished(exp, args.force, WEIGHTS, prog):  # train-asr's rule: --force removes EXP_DIR
         return None
     speakers = len(set(DataDir.read(data_dir).utt2spk.values()))
     nj = min(args.nj, speakers)
