@@ -23,6 +23,8 @@ Definitions, utterance by utterance:
   of the hypothesis: the end of the left phone's match or the start of the right one's.
   Where both exist and differ (the hypothesis put a silence the reference lacks between
   them), the error is the larger of the two.
+- The *signed* error is hypothesis minus reference time of that edge (positive: the
+  aligner puts the boundary late); its median shows a bias that absolute errors hide.
 - Within tolerance: error <= ``--tolerance`` (default 20 ms, the usual threshold; HMM
   aligners place 80-89 % of TIMIT's boundaries within it).
 
@@ -36,6 +38,7 @@ import argparse
 import json
 import re
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -51,6 +54,12 @@ TOUCH = 0.0005
 # Errors are sums of CTM decimals: 0.21 - 0.2 is 0.009999999999999981, not above 10 ms
 _EPS = 1e-9
 _POSITION = re.compile(r"_[BIES]$")
+
+
+def table_header(tolerance: float) -> str:
+    """The header of the markdown table that :meth:`AlignmentScore.row` writes rows of."""
+    return (f"| aligner | boundaries | scored | within {tolerance * 1000:g} ms | mean error | median signed error |\n"
+            "|---|---|---|---|---|---|")
 
 
 class Phone(NamedTuple):
@@ -157,6 +166,7 @@ def match_phones(ref: Sequence[str], hyp: Sequence[str]) -> tuple[dict[int, int]
 class AlignmentScore:
     tolerance: float  # seconds
     errors: list[float] = field(default_factory=list)  # seconds, one per scored boundary
+    signed: list[float] = field(default_factory=list)  # hypothesis - reference (s), the same boundaries
     reference_boundaries: int = 0  # of the utterances the hypothesis has
     utterances: int = 0  # scored: in both files
     missing: list[str] = field(default_factory=list)  # reference utterances the hypothesis lacks
@@ -176,14 +186,25 @@ class AlignmentScore:
             return head + ": no boundary to score"
         mean, median = 1000 * statistics.fmean(self.errors), 1000 * statistics.median(self.errors)
         return (f"{head}: {self.within():.1f} % within {self.tolerance * 1000:g} ms, "
-                f"mean {mean:.1f} ms, median {median:.1f} ms")
+                f"mean {mean:.1f} ms, median {median:.1f} ms, median signed {self.median_signed_ms():+.1f} ms")
+
+    def median_signed_ms(self) -> float:
+        return 1000 * statistics.median(self.signed)
+
+    def row(self, name: str) -> str:
+        """One markdown row under :func:`table_header`."""
+        if not self.errors:
+            return f"| {name} | {self.reference_boundaries} | 0 | - | - | - |"
+        return (f"| {name} | {self.reference_boundaries} | {len(self.errors)} | {self.within():.1f} % | "
+                f"{1000 * statistics.fmean(self.errors):.1f} ms | {self.median_signed_ms():+.1f} ms |")
 
     def as_dict(self) -> dict:
         figures = {}
         if self.errors:
             figures = {"within_tolerance_percent": round(self.within(), 2),
                        "mean_ms": round(1000 * statistics.fmean(self.errors), 2),
-                       "median_ms": round(1000 * statistics.median(self.errors), 2)}
+                       "median_ms": round(1000 * statistics.median(self.errors), 2),
+                       "median_signed_ms": round(self.median_signed_ms(), 2)}
         return {"tolerance_ms": self.tolerance * 1000, "boundaries": len(self.errors),
                 "reference_boundaries": self.reference_boundaries, **figures,
                 "utterances": self.utterances, "missing_utterances": self.missing,
@@ -214,7 +235,9 @@ def score_utterance(ref: Sequence[Phone], hyp: Sequence[Phone], score: Alignment
             edges.append(hyp_speech[matches[b.left]].end)
         if b.right is not None:
             edges.append(hyp_speech[matches[b.right]].start)
-        score.errors.append(max(abs(t - b.time) for t in edges))
+        worst = max(edges, key=lambda t: abs(t - b.time))
+        score.errors.append(abs(worst - b.time))
+        score.signed.append(worst - b.time)
 
 
 def score_alignment(ref_ctm: str | Path, hyp_ctm: str | Path, tolerance: float = 0.02) -> AlignmentScore:
@@ -245,11 +268,20 @@ def main(argv: list[str]) -> int:
     p.add_argument("hyp_ctm", type=Path, help="the aligner's phone CTM")
     p.add_argument("--tolerance", type=float, default=0.02, help="seconds (default 0.02)")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--row", metavar="NAME",
+                   help="print a markdown table row named NAME on stdout (the summary goes to stderr)")
+    p.add_argument("--header", action="store_true", help="with --row: print the table's header first")
     args = p.parse_args(argv)
     score = score_alignment(args.ref_ctm, args.hyp_ctm, args.tolerance)
     if args.json:
         with atomic_write(args.json) as f:
             json.dump(score.as_dict(), f, indent=2)
             f.write("\n")
-    print(f"{args.hyp_ctm}: {score.summary()}")
+    if args.row is None:
+        print(f"{args.hyp_ctm}: {score.summary()}")
+        return 0
+    print(f"{args.hyp_ctm}: {score.summary()}", file=sys.stderr)
+    if args.header:
+        print(table_header(args.tolerance))
+    print(score.row(args.row))
     return 0

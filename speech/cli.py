@@ -44,6 +44,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "train-mono": ("speech.hmm.train_mono:main", "train a monophone GMM-HMM from a flat start (Kaldi's train_mono.sh)"),
     "train-tri": ("speech.hmm.train_tri:main", "train tree-tied triphone GMM-HMMs on an earlier model's alignments"),
     "decode-hmm": ("speech.hmm.decode:main", "decode a data directory with a GMM-HMM through HCLG (kaldi-decoder)"),
+    "make-graph-hmm": ("speech.hmm.make_graph:main", "build a GMM-HMM's decoding graph HCLG once (speech decode-hmm --graph)"),
     "align-hmm": ("speech.hmm.align_hmm:main", "GMM-HMM forced alignment: phone and word CTM/TextGrid, durations"),
     "train-vocoder": ("speech.tts.train_vocoder:main", "train the multiband WaveRNN vocoder on ground-truth mels"),
     "vocode": ("speech.tts.vocode:main", "waveforms from mels (copy-synthesis): WaveRNN or Griffin-Lim"),

@@ -33,9 +33,10 @@ def test_shift_of_10_ms_is_within_and_30_ms_is_not(tmp_path):
     assert (len(s.errors), s.reference_boundaries, s.utterances) == (8, 8, 2)
     assert s.within() == 100.0
     assert statistics_ms(s) == pytest.approx((10.0, 10.0))
+    assert s.median_signed_ms() == pytest.approx(10.0)  # late
     s = score_alignment(ref, ctm(tmp_path / "h30.ctm", REF, -0.03))
     assert s.within() == 0.0 and statistics_ms(s) == pytest.approx((30.0, 30.0))
-    assert s.summary().endswith("0.0 % within 20 ms, mean 30.0 ms, median 30.0 ms")
+    assert s.summary().endswith("0.0 % within 20 ms, mean 30.0 ms, median 30.0 ms, median signed -30.0 ms")
     # the tolerance is inclusive: 20 ms off is within 20 ms
     assert score_alignment(ref, ctm(tmp_path / "h20.ctm", REF, 0.02)).within() == 100.0
 
@@ -108,3 +109,14 @@ def test_cli_prints_one_line_and_writes_json(tmp_path, capsys):
     assert main(["score-alignment", str(ref), str(tmp_path / "none.ctm")]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "none.ctm: no such file" in err
+
+
+def test_row_and_header_on_the_command_line(tmp_path, capsys):
+    ref = ctm(tmp_path / "ref.ctm", REF)
+    hyp = ctm(tmp_path / "late.ctm", REF, 0.01)
+    assert main(["score-alignment", str(ref), str(hyp), "--row", "late by 10", "--header"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["| aligner | boundaries | scored | within 20 ms | mean error | median signed error |",
+                                "|---|---|---|---|---|---|",
+                                "| late by 10 | 8 | 8 | 100.0 % | 10.0 ms | +10.0 ms |"]
+    assert "100.0 % within 20 ms" in err

@@ -52,7 +52,9 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     results = (recipe / "RESULTS.md").read_text()
     assert "blstm_ctc" in results and "test" in results
     assert "| mono (HCLG) |" in results and "| tri (HCLG) |" in results
-    assert "% within 20 ms" in results  # the phone alignment accuracy of stage 8
+    # the alignment accuracy of stage 8: HMM phones and words, CTC words
+    assert "| within 20 ms |" in results
+    assert all(f"| {row} |" in results for row in ("tri, phones", "tri, words", "BLSTM-CTC, words"))
 
     # re-running a finished recipe redoes nothing and succeeds
     again = run_recipe(recipe, "--stage", "1", "--stop-stage", "3", "--nj", "2", "--device", "cpu",

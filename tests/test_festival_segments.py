@@ -39,7 +39,7 @@ def energy_onset(x: np.ndarray, sr: int, below_peak_db: float = 35.0) -> float:
 def test_phone_times_match_the_wav(tmp_path, voice):
     needs(voice)
     items = [SegmentItem(text, tmp_path / f"{i}.wav") for i, text in enumerate(SENTENCES)]
-    for item, spans in zip(items, synthesize(voice, items)):
+    for item, (spans, words) in zip(items, synthesize(voice, items)):
         info = sf.info(str(item.wav))
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
         assert spans[0].start == 0.0 and spans[0].label == spans[-1].label == "SIL"
@@ -52,6 +52,12 @@ def test_phone_times_match_the_wav(tmp_path, voice):
         # untrimmed: the first sound is where festival says its phone starts (energy rises
         # within a few ms; any trim or pad not applied to the times would show here)
         assert -0.005 < energy_onset(x, sr) - first.start < 0.012, (item.text, first)
+        # words span their phones: the first starts with the first phone, the last ends with
+        # the last phone, and each starts where a phone starts
+        assert [w.label for w in words] == item.text.lower().replace(",", "").rstrip(".").split()
+        assert words[0].start == first.start
+        assert words[-1].end == next(s for s in reversed(spans) if s.label != "SIL").end
+        assert {w.start for w in words} <= {s.start for s in spans}
     assert [s.label for s in spans if s.label != "SIL"][:3] == ["AE", "N", "AH"]  # festival's ax is AH
 
 
@@ -82,6 +88,8 @@ def test_make_align_ref_writes_a_data_dir_and_its_ctm(tmp_path, capsys):
         ends = [float(s) + float(t) for u, _, s, t, *_ in map(str.split, lines) if u == utt]
         assert 0.0 <= sf.info(path).duration - max(ends) < 0.05
     assert score_alignment(out / "phones.ctm", out / "phones.ctm").within() == 100.0
+    words = (out / "words.ctm").read_text().splitlines()
+    assert [w.split()[4] for w in words if w.split()[0] == lines[0].split()[0]] == d.text[lines[0].split()[0]].split()
     assert main(["make-align-ref", str(out), "--num-utts", "4", "--source", "digits"]) == 0
     assert "skipping" in capsys.readouterr().out
     assert main(["make-align-ref", str(out), "--voices", "kal,nobody"]) == 1

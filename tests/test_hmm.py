@@ -60,6 +60,28 @@ def test_a_two_word_grammar_decodes_perfectly(toy, tmp_path):
     assert decoded < sum(len(t.split()) - 1 for t in (root / "test" / "text").read_text().splitlines())
 
 
+def test_a_graph_made_once_decodes_as_one_built_per_run_and_belongs_to_its_model(toy, tmp_path, capsys):
+    root, _ = toy
+    graph = tmp_path / "graph"
+    assert main(["make-graph-hmm", str(root / "tri"), str(graph)]) == 0
+    assert sorted(p.name for p in graph.iterdir()) == ["HCLG.fst", "model_id", "words.txt"]
+    assert main(["make-graph-hmm", str(root / "tri"), str(graph)]) == 0
+    assert "skipping" in capsys.readouterr().out
+    assert main(["decode-hmm", str(root / "tri"), str(root / "test"), str(tmp_path / "g"), "--graph", str(graph)]) == 0
+    assert main(["decode-hmm", str(root / "tri"), str(root / "test"), str(tmp_path / "b")]) == 0
+    assert _text(tmp_path / "g" / "text") == _text(tmp_path / "b" / "text") == _text(root / "test" / "text")
+    capsys.readouterr()
+    # the tri graph holds the tri tree and transition probabilities: not the mono system's
+    fails_in_one_line(capsys, ["decode-hmm", str(root / "mono"), str(root / "test"), str(tmp_path / "m"),
+                               "--graph", str(graph)], "was made from another model")
+    # ... and a graph dir given to make-graph-hmm of another model is rebuilt, not skipped
+    assert main(["make-graph-hmm", str(root / "mono"), str(graph)]) == 0
+    assert "skipping" not in capsys.readouterr().out
+    (graph / "model_id").unlink()
+    fails_in_one_line(capsys, ["decode-hmm", str(root / "mono"), str(root / "test"), str(tmp_path / "m"),
+                               "--graph", str(graph)], "not a whole GMM-HMM graph")
+
+
 def test_triphones_model_the_data_better_than_monophones(toy):
     root, _ = toy
     mono = json.loads((root / "mono" / "progress.json").read_text())["history"][-1]

@@ -9,6 +9,11 @@
 #   compute_mfcc_sets N SET..   MFCCs (../../conf/features/mfcc.yaml) of data/SET_mfcc, a copy of
 #                               data/SET's tables (features of one kind per data dir, as Kaldi
 #                               keeps data/SET_hires): the GMM-HMM's input
+#   hmm_decode N NAME SET..     GMM-HMM decoding of data/SET_mfcc by exp/NAME through its graph
+#                               exp/NAME/graph (speech make-graph-hmm), at the word penalty of
+#                               $word_penalties with the lowest data/dev_mfcc WER (ties: the
+#                               smaller; the grid in exp/NAME/tune_dev, the pick in its
+#                               best_penalty), into exp/NAME/decode_SET, scored
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 log() { echo "$(date '+%F %T') [stage $1] $2"; }
 # _compute_sets N KIND DESCRIPTION SET.. [-- OPTION..]: speech compute-KIND of each data/SET
@@ -35,4 +40,22 @@ compute_mfcc_sets() {
     mfcc_sets+=("${s}_mfcc")
   done
   _compute_sets "$n" mfcc "13-dim MFCC" "${mfcc_sets[@]}" -- --config ../../conf/features/mfcc.yaml
+}
+
+hmm_decode() {
+  local n=$1 name=$2 p wer s best="" best_wer=""
+  shift 2
+  for p in $word_penalties; do
+    speech decode-hmm "exp/$name" data/dev_mfcc "exp/$name/tune_dev/penalty_$p" --graph "exp/$name/graph" \
+      --word-penalty "$p"
+    wer=$(speech score data/dev_mfcc "exp/$name/tune_dev/penalty_$p" | awk '/^%WER/ {print $2}')
+    if [ -z "$best" ] || awk -v a="$wer" -v b="$best_wer" 'BEGIN {exit !(a < b)}'; then best=$p; best_wer=$wer; fi
+  done
+  echo "$best" > "exp/$name/tune_dev/best_penalty"
+  log "$n" "word penalty $best (dev WER $best_wer among penalties $word_penalties)"
+  for s in "$@"; do
+    log "$n" "decoding data/${s}_mfcc with exp/$name (HCLG, word penalty $best)"
+    speech decode-hmm "exp/$name" "data/${s}_mfcc" "exp/$name/decode_$s" --graph "exp/$name/graph" --word-penalty "$best"
+    speech score "data/${s}_mfcc" "exp/$name/decode_$s"
+  done
 }

@@ -73,49 +73,39 @@ if run_stage 5; then
   speech prepare-lang data/train/text data/lang_phone --unit phone
 fi
 
-# hmm_decode N NAME: the word penalty of exp/NAME's HCLG with the lowest dev WER (ties: the
-# smaller), then dev and test decoded and scored with it; the dev grid in exp/NAME/tune_dev
-hmm_decode() {
-  local p wer best="" best_wer=""
-  for p in $word_penalties; do
-    speech decode-hmm "exp/$2" data/dev_mfcc "exp/$2/tune_dev/penalty_$p" --word-penalty "$p"
-    wer=$(speech score data/dev_mfcc "exp/$2/tune_dev/penalty_$p" | awk '/^%WER/ {print $2}')
-    if [ -z "$best" ] || awk -v a="$wer" -v b="$best_wer" 'BEGIN {exit !(a < b)}'; then best=$p; best_wer=$wer; fi
-  done
-  echo "$best" > "exp/$2/tune_dev/best_penalty"
-  log "$1" "word penalty $best (dev WER $best_wer among penalties $word_penalties)"
-  for s in dev test; do
-    log "$1" "decoding data/${s}_mfcc with exp/$2 (HCLG, word penalty $best)"
-    speech decode-hmm "exp/$2" "data/${s}_mfcc" "exp/$2/decode_$s" --word-penalty "$best"
-    speech score "data/${s}_mfcc" "exp/$2/decode_$s"
-  done
-}
-
 if run_stage 6; then
   log 6 "monophone GMM-HMM from a flat start in exp/mono ($mono_config; log: exp/mono/log/train.log)"
   speech train-mono data/train_mfcc data/lang_phone exp/mono --config "$mono_config" --nj "$nj" --cmd "$cmd"
-  hmm_decode 6 mono
+  speech make-graph-hmm exp/mono exp/mono/graph
+  hmm_decode 6 mono dev test
 fi
 
 if run_stage 7; then
   log 7 "tree-tied triphones on the monophones' alignments in exp/tri ($tri_config)"
   speech train-tri data/train_mfcc data/lang_phone exp/mono exp/tri --config "$tri_config" --nj "$nj" --cmd "$cmd"
-  hmm_decode 7 tri
+  speech make-graph-hmm exp/tri exp/tri/graph
+  hmm_decode 7 tri dev test
 fi
 
 if run_stage 8; then
-  log 8 "phone alignment accuracy of exp/tri: festival digit strings (kal, ked) and festival's own phone times"
+  log 8 "alignment accuracy: 120 festival digit strings (kal, ked) against festival's own phone and word times"
   speech make-align-ref data/align_ref --source digits --num-utts 120 --seed "$seed"
   compute_mfcc_sets 8 align_ref
+  compute_fbank_sets 8 align_ref
   speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref
-  speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm \
-    --json exp/tri/align_ref/accuracy.json | tee exp/tri/align_ref/accuracy.txt
+  speech align exp/blstm_ctc data/align_ref exp/blstm_ctc/align_ref
+  {
+    speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm --row "tri, phones" --header
+    speech score-alignment data/align_ref/words.ctm exp/tri/align_ref/words.ctm --row "tri, words"
+    speech score-alignment data/align_ref/words.ctm exp/blstm_ctc/align_ref/ctm --row "BLSTM-CTC, words"
+  } > exp/align_ref.md
+  cat exp/align_ref.md
 fi
 
 if run_stage 9; then
   log 9 "RESULTS.md"
   speech make-results exp -o RESULTS.md --title "digits: unseen-voice connected digits" \
     --systems mono tri blstm_ctc
-  { echo; echo "Phone alignment (speech align-hmm exp/tri, stage 8):"; echo; cat exp/tri/align_ref/accuracy.txt; } \
-    >> RESULTS.md
+  { echo; echo "Alignment of 120 festival digit strings (kal, ked; stage 8), boundaries against festival's times:"
+    echo; cat exp/align_ref.md; } >> RESULTS.md
 fi

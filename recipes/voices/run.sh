@@ -2,7 +2,9 @@
 # Open-vocabulary English read speech: Harvard sentences, Austen and fortunes spoken by Debian's
 # synthetic voices; test voices never heard in training, test sentences never in training text
 # or the LM; plus a small real-speech test set (LibriVox). data -> fbank -> BLSTM-CTC ->
-# greedy, lexicon + 3-gram LM (flashlight) and WFST (TLG) decoding -> WER on dev, test, real.
+# greedy, lexicon + 3-gram LM (flashlight) and WFST (TLG) decoding -> WER on dev, test, real; the
+# GMM-HMM baseline (monophones, tree-tied triphones) on the same data and LM; phone alignment
+# accuracy against festival's own times; one table of all four systems.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,17 +24,26 @@ word_scores=-1,0,1,2
 asr_config=../../conf/asr/blstm_ctc_small.yaml
 epochs=30         # open-vocabulary characters need more passes than digits (dev CER at 15: 24.2 %, still falling)
 exp=exp/blstm_ctc
+mono_config=../../conf/hmm/mono.yaml  # Kaldi's train_mono.sh sizes (1000 Gaussians)
+tri_config=../../conf/hmm/tri.yaml    # ... and train_deltas.sh's (2000 leaves, 10000 Gaussians)
+word_penalties="0 4 8"                # the GMM-HMMs' word insertion penalties tried on dev
+align_utts=120                        # festival sentences (kal, ked) the aligners are scored on
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--lm-order N] [--tune-beam N] [--beam N] [--lm-weights W,W] [--word-scores S,S]
-             [--epochs N] [--asr-config YAML] [--exp DIR]
+             [--epochs N] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
+             [--word-penalties \"P P\"] [--align-utts N]
 stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
-        4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score; pick the best on dev  5 RESULTS.md"
+        4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score; pick the best on dev
+        5 MFCC, phone lexicon  6 monophone GMM-HMM, HCLG, decode  7 triphones, HCLG, decode
+        8 phone/word alignment accuracy (HMM and CTC aligners)  9 RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
 . ../../tools/recipe_lib.sh
 
 sets="train dev test real"
 eval_sets="dev test real"
+
+lm="data/local/lm_${lm_order}gram.arpa"
 
 if run_stage 0; then
   log 0 "real-speech test set (LibriVox) into data/real"
@@ -64,7 +75,6 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
-  lm="data/local/lm_${lm_order}gram.arpa"
   log 4 "tuning the LM weight and word score of the lexicon search on dev"
   speech tune-lm "$exp" data/dev "$exp/tune_lm" --lexicon data/lang/lexicon.txt --lm "$lm" --beam-size "$tune_beam" \
     --lm-weights "$lm_weights" --word-scores "$word_scores" --device "$device"
@@ -86,6 +96,46 @@ if run_stage 4; then
 fi
 
 if run_stage 5; then
-  log 5 "RESULTS.md"
-  speech make-results exp -o RESULTS.md --title "voices: unseen-voice open-vocabulary English, and real LibriVox speech"
+  compute_mfcc_sets 5 $sets
+  log 5 "phone lexicon (CMUdict, G2P for the rest) of every LM-text word for the GMM-HMM"
+  speech prepare-lang data/local/lm_text data/lang_phone --unit phone
+fi
+
+if run_stage 6; then
+  log 6 "monophone GMM-HMM from a flat start in exp/mono ($mono_config; log: exp/mono/log/train.log)"
+  speech train-mono data/train_mfcc data/lang_phone exp/mono --config "$mono_config" --nj "$nj" --cmd "$cmd"
+  log 6 "HCLG of exp/mono with the ${lm_order}-gram LM (the CTC system's)"
+  speech make-graph-hmm exp/mono exp/mono/graph --lm "$lm"
+  hmm_decode 6 mono $eval_sets
+fi
+
+if run_stage 7; then
+  log 7 "tree-tied triphones on the monophones' alignments in exp/tri ($tri_config)"
+  speech train-tri data/train_mfcc data/lang_phone exp/mono exp/tri --config "$tri_config" --nj "$nj" --cmd "$cmd"
+  log 7 "HCLG of exp/tri with the ${lm_order}-gram LM"
+  speech make-graph-hmm exp/tri exp/tri/graph --lm "$lm"
+  hmm_decode 7 tri $eval_sets
+fi
+
+if run_stage 8; then
+  log 8 "alignment accuracy: $align_utts Harvard sentences by festival kal and ked, against festival's own times"
+  speech make-align-ref data/align_ref --num-utts "$align_utts" --seed "$seed"
+  compute_mfcc_sets 8 align_ref
+  compute_fbank_sets 8 align_ref
+  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref
+  speech align "$exp" data/align_ref "$exp/align_ref" --device "$device"
+  {
+    speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm --row "tri, phones" --header
+    speech score-alignment data/align_ref/words.ctm exp/tri/align_ref/words.ctm --row "tri, words"
+    speech score-alignment data/align_ref/words.ctm "$exp/align_ref/ctm" --row "BLSTM-CTC, words"
+  } > exp/align_ref.md
+  cat exp/align_ref.md
+fi
+
+if run_stage 9; then
+  log 9 "RESULTS.md"
+  speech make-results exp -o RESULTS.md --title "voices: unseen-voice open-vocabulary English, and real LibriVox speech" \
+    --systems mono tri "$(basename "$exp")"
+  { echo; echo "Alignment of $align_utts festival sentences (kal, ked; stage 8), boundaries against festival's times:"
+    echo; cat exp/align_ref.md; } >> RESULTS.md
 fi

@@ -21,7 +21,8 @@ sequence alignment. The kal and ked voices produce none of these three (measured
 Harvard sentences). A phone outside that mapping is an error, not a guess.
 
 :func:`main` is ``speech make-align-ref``: N sentences by one or more festival voices into a
-data directory with ``phones.ctm`` beside its tables.
+data directory with ``phones.ctm`` and ``words.ctm`` (festival's words, from their first phone's
+start to their last's end: the reference of word aligners such as the CTC one) beside its tables.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 SILENCE = "SIL"
 CTM_NAME = "phones.ctm"
+WORDS_CTM_NAME = "words.ctm"
 # festival's times are continuous: a millisecond grid keeps rounding far below the 20 ms
 # tolerance that aligners are judged by (the default two decimals would add up to 10 ms)
 CTM_DECIMALS = 3
@@ -67,6 +69,13 @@ class SegmentItem(NamedTuple):
 
     text: str
     wav: Path
+
+
+class Reference(NamedTuple):
+    """festival's own times of one utterance."""
+
+    phones: list[TimeSpan]  # from 0 to the last segment's end, SIL included, touching
+    words: list[TimeSpan]  # festival's words (lower case), from their first to their last phone
 
 
 def festival_phone(name: str) -> str:
@@ -112,12 +121,30 @@ def _script(voice_function: str, texts: Sequence[str], tmp: Path) -> str:
                   f"(set! fd (fopen {_scheme_string(str(tmp / f'{i}.seg'))} \"w\"))",
                   "(mapcar (lambda (s) (format fd \"%s %f\\n\" (item.name s) (item.feat s 'end)))"
                   " (utt.relation.items u 'Segment))",
+                  "(fclose fd)",
+                  # a word's span: from the end of the segment before its first to its last's end
+                  f"(set! fd (fopen {_scheme_string(str(tmp / f'{i}.words'))} \"w\"))",
+                  "(mapcar (lambda (w) (format fd \"%s %s %s\\n\" (item.name w)"
+                  " (item.feat w \"R:SylStructure.daughter1.daughter1.R:Segment.p.end\")"
+                  " (item.feat w \"R:SylStructure.daughtern.daughtern.end\"))) (utt.relation.items u 'Word))",
                   "(fclose fd)"]
     return "\n".join(lines) + "\n"
 
 
 def _read_segments(path: Path) -> list[tuple[str, float]]:
     return [(name, float(end)) for name, end in (line.split() for line in path.read_text().splitlines())]
+
+
+def _read_words(path: Path) -> list[TimeSpan]:
+    """festival's ``name start end`` lines -> word spans on the CTM's grid; a word without
+    segments (festival gives 0 for a missing feature) is left out."""
+    spans = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, start, end = line.rsplit(maxsplit=2)
+        start, end = round(float(start), CTM_DECIMALS), round(float(end), CTM_DECIMALS)
+        if end > start:
+            spans.append(TimeSpan(name.lower().replace(" ", "_"), start, end))
+    return spans
 
 
 def _write_wav(raw: Path, out: Path) -> float:
@@ -134,9 +161,9 @@ def _write_wav(raw: Path, out: Path) -> float:
     return len(pcm) / SAMPLE_RATE
 
 
-def synthesize(voice: str, items: Sequence[SegmentItem]) -> list[list[TimeSpan]]:
+def synthesize(voice: str, items: Sequence[SegmentItem]) -> list[Reference]:
     """Every item read by festival ``voice`` (kal, ked, slt-hts) in one process: its wav
-    written to ``item.wav``, and its phone spans returned, in item order.
+    written to ``item.wav``, and its phone and word spans returned, in item order.
 
     Raises SpeechError naming the voice (and the text) when the voice is not installed or
     festival fails.
@@ -154,7 +181,7 @@ def synthesize(voice: str, items: Sequence[SegmentItem]) -> list[list[TimeSpan]]
         script.write_text(_script(FESTIVAL_VOICES[voice].function, [i.text for i in items], tmp), encoding="utf-8")
         proc = subprocess.run(["festival", "-b", str(script)], capture_output=True, text=True, check=False)
         # festival -b stops at the first error, so the first missing output is the failing item
-        failed = next((i for i, _ in enumerate(items) if not (tmp / f"{i}.seg").is_file()), None)
+        failed = next((i for i, _ in enumerate(items) if not (tmp / f"{i}.words").is_file()), None)
         if proc.returncode != 0 or failed is not None:
             text = items[-1 if failed is None else failed].text
             detail = (proc.stderr or proc.stdout).strip()[-500:]
@@ -168,7 +195,7 @@ def synthesize(voice: str, items: Sequence[SegmentItem]) -> list[list[TimeSpan]]
             if not spans or abs(spans[-1].end - duration) > 0.1:
                 raise SpeechError(f"{speaker.id}: festival's segments end at {spans[-1].end if spans else 0} s but "
                                   f"its audio at {duration:.3f} s for text '{item.text}'; its times cannot be trusted")
-            out.append(spans)
+            out.append(Reference(spans, _read_words(tmp / f"{i}.words")))
     return out
 
 
@@ -214,7 +241,8 @@ def plan(voices: Sequence[str], source: str, num_utts: int, seed: int, audio_dir
 
 def make_reference(out_dir: Path, utts: Sequence[RefUtterance], force: bool = False) -> bool:
     """Synthesise ``utts`` into the data dir ``out_dir`` (wav.scp, text, utt2spk, spk2utt,
-    utt2dur) and write ``out_dir/phones.ctm`` last; False when it was already complete."""
+    utt2dur) with ``out_dir/words.ctm``, and write ``out_dir/phones.ctm`` last; False when it
+    was already complete."""
     ctm = out_dir / CTM_NAME
 
     def same_plan() -> bool:
@@ -222,31 +250,36 @@ def make_reference(out_dir: Path, utts: Sequence[RefUtterance], force: bool = Fa
                 and read_key_value(out_dir / "wav.scp") == {u.utt_id: str(u.wav) for u in utts}
                 and all(u.wav.is_file() for u in utts))
 
-    if skip("make-align-ref", f"{ctm} holds the reference of these {len(utts)} utterances", [ctm],
+    if skip("make-align-ref", f"{ctm} holds the reference of these {len(utts)} utterances",
+            [out_dir / WORDS_CTM_NAME, ctm],
             [out_dir / "text", out_dir / "wav.scp"], same_plan, force):
         return False
     ctm.unlink(missing_ok=True)
-    spans: dict[str, list[TimeSpan]] = {}
+    refs: dict[str, Reference] = {}
     for voice in dict.fromkeys(u.voice for u in utts):
         mine = [u for u in utts if u.voice == voice]
         logger.info("%s: synthesising %d utterances", voice, len(mine))
-        spans.update(zip((u.utt_id for u in mine), synthesize(voice, [SegmentItem(u.spoken, u.wav) for u in mine])))
+        refs.update(zip((u.utt_id for u in mine), synthesize(voice, [SegmentItem(u.spoken, u.wav) for u in mine])))
     d = DataDir(path=out_dir, wav_scp={u.utt_id: str(u.wav) for u in utts},
                 utt2spk={u.utt_id: SynthSpeaker("festival", u.voice).id for u in utts},
                 text={u.utt_id: u.text for u in utts},
                 utt2dur={u.utt_id: sf.info(str(u.wav)).duration for u in utts})
     d.write()
+    with atomic_write(out_dir / WORDS_CTM_NAME) as f:
+        for utt in d.utterances():
+            f.writelines(line + "\n" for line in ctm_lines(utt, refs[utt].words, CTM_DECIMALS))
     with atomic_write(ctm) as f:
         for utt in d.utterances():
-            f.writelines(line + "\n" for line in ctm_lines(utt, spans[utt], CTM_DECIMALS))
+            f.writelines(line + "\n" for line in ctm_lines(utt, refs[utt].phones, CTM_DECIMALS))
     return True
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="speech make-align-ref",
-        description="Festival speech with festival's own phone times: a data directory and phones.ctm (CMUdict "
-                    "phones, SIL) that forced aligners are scored against (speech score-alignment).")
+        description="Festival speech with festival's own phone and word times: a data directory, phones.ctm "
+                    "(CMUdict phones, SIL) and words.ctm, that forced aligners are scored against "
+                    "(speech score-alignment).")
     p.add_argument("out_dir", type=Path, help="data directory to write, e.g. data/align_ref")
     p.add_argument("--num-utts", type=int, default=120, help="utterances in all (default 120)")
     # slt-hts's energy rises 12-28 ms after its phones start (kal, ked: 2-15 ms), a smooth

@@ -119,30 +119,31 @@ def with_word_cost(graph: kaldifst.StdVectorFst, words: dict[int, str], cost: fl
     return out
 
 
-def write_graph(graph_dir: Path, graph: kaldifst.StdVectorFst, words: dict[int, str]) -> None:
-    """GRAPH_DIR/TLG.fst and GRAPH_DIR/words.txt, each written atomically; words.txt last,
-    so a graph dir with both is whole."""
-    with atomic_path(graph_dir / GRAPH) as tmp:
+def write_graph(graph_dir: Path, graph: kaldifst.StdVectorFst, words: dict[int, str], name: str = GRAPH) -> None:
+    """GRAPH_DIR/``name`` (TLG.fst; HCLG.fst for a GMM-HMM) and GRAPH_DIR/words.txt, each
+    written atomically; words.txt last, so a graph dir with both is whole."""
+    with atomic_path(graph_dir / name) as tmp:
         graph.write(str(tmp))
     with atomic_write(graph_dir / WORDS) as f:
         f.write(words_text(words))
 
 
-def read_graph(graph_dir: Path) -> tuple[kaldifst.StdVectorFst, dict[int, str]]:
-    """(graph, id -> word) of a graph dir written by :func:`write_graph`."""
+def read_graph(graph_dir: Path, name: str = GRAPH,
+               maker: str = "speech make-graph") -> tuple[kaldifst.StdVectorFst, dict[int, str]]:
+    """(graph, id -> word) of a graph dir written by :func:`write_graph`; ``maker`` is the
+    command the errors tell the user to run."""
     graph_dir = Path(graph_dir)
-    if not (graph_dir / GRAPH).is_file() or not (graph_dir / WORDS).is_file():
-        raise SpeechError(f"{graph_dir}: no {GRAPH} and {WORDS}; make them with speech make-graph")
+    if not (graph_dir / name).is_file() or not (graph_dir / WORDS).is_file():
+        raise SpeechError(f"{graph_dir}: no {name} and {WORDS}; make them with {maker}")
     words = {}
     for lineno, line in enumerate((graph_dir / WORDS).read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
             raise SpeechError(f"{graph_dir / WORDS}:{lineno}: expected '<word> <id>', got {line!r}; "
-                              "rebuild the graph with speech make-graph --force")
+                              f"rebuild the graph with {maker} --force")
         words[int(parts[1])] = parts[0]
     try:
-        graph = kaldifst.StdVectorFst.read(str(graph_dir / GRAPH))
+        graph = kaldifst.StdVectorFst.read(str(graph_dir / name))
     except RuntimeError as e:
-        raise SpeechError(f"{graph_dir / GRAPH}: cannot read the graph ({e}); rebuild it with speech make-graph "
-                          "--force") from None
+        raise SpeechError(f"{graph_dir / name}: cannot read the graph ({e}); rebuild it with {maker} --force") from None
     return graph, words

@@ -1,8 +1,9 @@
 """Decode a data directory with a GMM-HMM: ``speech decode-hmm MODEL_DIR DATA_DIR DECODE_DIR``.
 
-The graph is HCLG (:mod:`speech.hmm.graph`) from the model's lexicon (or ``--lexicon``, a
-phone lexicon such as ``prepare-lang --unit phone`` writes) and ``--lm ARPA`` (the CTC
-system's LM), else a loop over the lexicon's words. Per-frame GMM log-likelihoods, scaled
+The graph is ``--graph GRAPH_DIR`` (``speech make-graph-hmm``: HCLG built once, checked to be
+this model's), else HCLG (:mod:`speech.hmm.graph`) built here from the model's lexicon (or
+``--lexicon``, a phone lexicon such as ``prepare-lang --unit phone`` writes) and ``--lm ARPA``
+(the CTC system's LM), else a loop over the lexicon's words. Per-frame GMM log-likelihoods, scaled
 by the acoustic scale, go to kaldi-decoder's FasterDecoder as one matrix per utterance (a
 Python decodable would be ~50x slower). Writes DECODE_DIR/text (``<utt> words``, scored by
 ``speech score``) and a log with the real-time factor; every file is written atomically.
@@ -28,16 +29,17 @@ log = logging.getLogger("speech.decode_hmm")
 class HmmDecoder:
     """Utterance features [T, D] -> words, through one HCLG."""
 
-    def __init__(self, system: HmmSystem, lexicon: dict | None = None, lm: Path | None = None,
-                 beam: float | None = None, acoustic_scale: float | None = None, word_penalty: float | None = None):
+    def __init__(self, system: HmmSystem, graph, words: dict[int, str], beam: float | None = None,
+                 acoustic_scale: float | None = None, word_penalty: float | None = None):
+        """graph: HCLG of ``system`` (:func:`speech.hmm.graph.hmm_graph`); words: its output
+        symbols, id -> word."""
         from speech.graph.build import with_word_cost
-        from speech.hmm.graph import hmm_graph
 
         if acoustic_scale is not None:
             system.cfg.decode.acoustic_scale = acoustic_scale
         self.system = system
         self.beam = system.cfg.decode.beam if beam is None else beam
-        self.graph, self.words = hmm_graph(system, lexicon, lm)
+        self.graph, self.words = graph, words
         penalty = system.cfg.decode.word_penalty if word_penalty is None else word_penalty
         if penalty:
             self.graph = with_word_cost(self.graph, self.words, penalty)
@@ -58,16 +60,25 @@ class HmmDecoder:
 
 def decode_dir(model_dir: Path, data_dir: Path, out_dir: Path, lexicon: Path | None = None, lm: Path | None = None,
                beam: float | None = None, acoustic_scale: float | None = None,
-               word_penalty: float | None = None) -> dict[str, str]:
+               word_penalty: float | None = None, graph_dir: Path | None = None) -> dict[str, str]:
     """Decode every utterance of DATA_DIR into OUT_DIR/text; returns the hypotheses."""
+    from speech.hmm.graph import hmm_graph
+    from speech.hmm.make_graph import read_graph_hmm
+
+    if graph_dir is not None and (lm is not None or lexicon is not None):
+        raise SpeechError("--graph already holds its lexicon and LM; give either --graph or --lexicon/--lm")
     if lm is not None and not lm.is_file():
         raise SpeechError(f"{lm}: no such language model; make one with speech train-lm")
     system = load_system(model_dir)
     check_features(data_dir, system.cfg.features, model_dir)
-    words = read_lexicon(lexicon, system.cfg.phones) if lexicon is not None else None
     t0 = time.time()
-    decoder = HmmDecoder(system, words, lm, beam, acoustic_scale, word_penalty)
-    log.info("HCLG: %d states in %.1f s", decoder.graph.num_states, time.time() - t0)
+    if graph_dir is not None:
+        graph, words = read_graph_hmm(graph_dir, system, model_dir)
+    else:
+        graph, words = hmm_graph(system, read_lexicon(lexicon, system.cfg.phones) if lexicon is not None else None, lm)
+    decoder = HmmDecoder(system, graph, words, beam, acoustic_scale, word_penalty)
+    log.info("HCLG: %d states in %.1f s (%s)", decoder.graph.num_states, time.time() - t0,
+             f"read from {graph_dir}" if graph_dir is not None else "built")
     feats = load_features(data_dir, system.cfg.pipeline)
     t0 = time.time()
     hyps = {utt: decoder(x) for utt, x in feats.items()}
@@ -86,6 +97,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("model_dir", type=Path, help="GMM-HMM model dir (speech train-mono / train-tri)")
     p.add_argument("data_dir", type=Path, help="data directory with MFCCs (feats.scp)")
     p.add_argument("decode_dir", type=Path, help="output directory")
+    p.add_argument("--graph", type=Path, help="graph dir of this model (speech make-graph-hmm) instead of building HCLG")
     p.add_argument("--lexicon", type=Path, help="phone lexicon (default: the model's lexicon.txt)")
     p.add_argument("--lm", type=Path, help="ARPA word LM (speech train-lm); without it a word loop")
     p.add_argument("--beam", type=float, help="search beam (default: the model's decode.beam)")
@@ -101,6 +113,6 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(max(1, args.num_threads))
     setup_logging(args.decode_dir / "log" / "decode.log")
     decode_dir(args.model_dir, args.data_dir, args.decode_dir, args.lexicon, args.lm, args.beam, args.acoustic_scale,
-               args.word_penalty)
+               args.word_penalty, args.graph)
     return 0
 
