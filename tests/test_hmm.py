@@ -9,6 +9,7 @@ import json
 import kaldifst
 import numpy as np
 import pytest
+import torch
 
 from speech.cli import main
 from speech.hmm.align import equal_alignment, phone_spans
@@ -194,3 +195,14 @@ def test_a_model_dir_of_another_kind_is_one_line(toy, tmp_path, capsys):
     fails_in_one_line(capsys, ["decode-hmm", str(tmp_path / "m"), str(root / "test"), str(tmp_path / "dec")],
                       "kind 'vocoder'")
 
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: --device cuda is valid here")
+@pytest.mark.parametrize("stage", ["train-mono", "decode-hmm", "align-hmm"])
+def test_device_cuda_without_a_gpu_is_one_line(toy, tmp_path, capsys, stage):
+    root, _ = toy
+    argv = {"train-mono": ["train-mono", str(root / "train"), str(root / "lang"), str(tmp_path / "exp"), *TINY_MONO],
+            "decode-hmm": ["decode-hmm", str(root / "mono"), str(root / "test"), str(tmp_path / "dec")],
+            "align-hmm": ["align-hmm", str(root / "mono"), str(root / "test"), str(tmp_path / "ali")]}[stage]
+    fails_in_one_line(capsys, [*argv, "--device", "cuda"], "no CUDA GPU is visible here")
+    assert not (tmp_path / "exp" / "model.safetensors").exists()

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from speech.alignment import TimeSpan, ctm_lines, textgrid
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, write_key_value
 from speech.hmm.align import PhoneSpan, phone_spans, read_transcripts, viterbi
@@ -63,9 +64,9 @@ def align_utterance(system: HmmSystem, feats, words: list[str]):
     return phone_spans(tids, system.tree.owner()), score / system.cfg.decode.acoustic_scale / len(tids)
 
 
-def align_dir(model_dir: Path, data_dir: Path, out_dir: Path) -> int:
+def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu") -> int:
     """Write OUT_DIR (see the module docstring); returns the number of utterances aligned."""
-    system = load_system(model_dir)
+    system = load_system(model_dir).to(resolve_device(device))
     check_features(data_dir, system.cfg.features, model_dir)
     texts = read_transcripts(data_dir)
     missing = sorted({w for ws in texts.values() for w in ws} - set(system.lexicon))
@@ -119,7 +120,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("model_dir", type=Path, help="GMM-HMM model dir (speech train-tri or train-mono)")
     p.add_argument("data_dir", type=Path, help="data directory with MFCCs (feats.scp) and text")
     p.add_argument("out_dir", type=Path, help="output directory")
+    p.add_argument("--device", default="cpu", help="where the GMM likelihoods are computed: cpu, cuda, cuda:N, auto")
     args = p.parse_args(argv)
     setup_logging(args.out_dir / "log" / "align.log")
-    align_dir(args.model_dir, args.data_dir, args.out_dir)
+    align_dir(args.model_dir, args.data_dir, args.out_dir, args.device)
     return 0

@@ -16,6 +16,7 @@ import logging
 import time
 from pathlib import Path
 
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import write_key_value
 from speech.hmm.features import check_features, load_features
@@ -60,7 +61,8 @@ class HmmDecoder:
 
 def decode_dir(model_dir: Path, data_dir: Path, out_dir: Path, lexicon: Path | None = None, lm: Path | None = None,
                beam: float | None = None, acoustic_scale: float | None = None,
-               word_penalty: float | None = None, graph_dir: Path | None = None) -> dict[str, str]:
+               word_penalty: float | None = None, graph_dir: Path | None = None,
+               device: str = "cpu") -> dict[str, str]:
     """Decode every utterance of DATA_DIR into OUT_DIR/text; returns the hypotheses."""
     from speech.hmm.graph import hmm_graph
     from speech.hmm.make_graph import read_graph_hmm
@@ -69,7 +71,7 @@ def decode_dir(model_dir: Path, data_dir: Path, out_dir: Path, lexicon: Path | N
         raise SpeechError("--graph already holds its lexicon and LM; give either --graph or --lexicon/--lm")
     if lm is not None and not lm.is_file():
         raise SpeechError(f"{lm}: no such language model; make one with speech train-lm")
-    system = load_system(model_dir)
+    system = load_system(model_dir).to(resolve_device(device))
     check_features(data_dir, system.cfg.features, model_dir)
     t0 = time.time()
     if graph_dir is not None:
@@ -105,6 +107,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--word-penalty", type=float,
                    help="cost per word in the graph, against insertions (default: the model's decode.word_penalty, 0)")
     p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads for the likelihoods")
+    p.add_argument("--device", default="cpu", help="where the GMM likelihoods are computed: cpu, cuda, cuda:N, auto")
     args = p.parse_args(argv)
     if args.beam is not None and args.beam <= 0 or args.acoustic_scale is not None and args.acoustic_scale <= 0:
         raise SpeechError("--beam and --acoustic-scale must be positive")
@@ -113,6 +116,6 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(max(1, args.num_threads))
     setup_logging(args.decode_dir / "log" / "decode.log")
     decode_dir(args.model_dir, args.data_dir, args.decode_dir, args.lexicon, args.lm, args.beam, args.acoustic_scale,
-               args.word_penalty, args.graph)
+               args.word_penalty, args.graph, args.device)
     return 0
 

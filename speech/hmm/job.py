@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_path, atomic_write
 from speech.hmm.align import read_transcripts
@@ -86,7 +87,7 @@ def accumulate(system: HmmSystem, feats: dict[str, torch.Tensor], alis: dict[str
     from speech.hmm.gmm import GmmStats
 
     g = system.gmms
-    stats = GmmStats.zeros(g.num_pdfs, g.num_components, g.dim)
+    stats = GmmStats.zeros(g.num_pdfs, g.num_components, g.dim, g.means.device)
     utts = [u for u in alis if u in feats]
     if not utts:
         return stats, torch.zeros(g.num_pdfs, 2, dtype=torch.float64), 0.0, 0
@@ -121,7 +122,7 @@ def _acc(args, system: HmmSystem, feats: dict[str, torch.Tensor]) -> None:
         write_alignments(args.ali, alis)
     stats, trans, loglik, frames = accumulate(system, feats, alis)
     with atomic_path(args.out) as tmp:
-        save_file({**stats.tensors(), "transitions": trans,
+        save_file({**{k: v.cpu() for k, v in stats.tensors().items()}, "transitions": trans,
                    "summary": torch.tensor([loglik, frames, failed, len(feats)], dtype=torch.float64)}, str(tmp))
     log.info("%d utterances, %d frames, log-likelihood per frame %.4f, %d not aligned", len(alis), frames,
              loglik / max(frames, 1), failed)
@@ -179,12 +180,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--from-model", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="where the GMM likelihoods and statistics are computed")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(1)  # N jobs share the machine's cores
     start = time.time()
     try:
-        system = load_system(args.model)
+        system = load_system(args.model).to(resolve_device(args.device))
         if args.op == "compile":
             compile_graphs(system, read_transcripts(args.data), args.graphs, args.data / "text")
         elif args.op == "convert":

@@ -117,6 +117,12 @@ class HmmSystem:
     def topology(self) -> HmmTopology:
         return HmmTopology(tuple(self.cfg.phones), tuple(self.cfg.states))
 
+    def to(self, device: torch.device | str) -> HmmSystem:
+        """This system with its GMMs on ``device``: the likelihoods and statistics, the
+        frame-level work, are computed there (the rest is small and stays on the CPU)."""
+        self.gmms = self.gmms.to(device)
+        return self
+
     def tid_scores(self, feats: torch.Tensor) -> np.ndarray:
         """[T, D] -> float32 [T, 2P]: acoustic_scale * log p(x_t | pdf of tid) for every
         transition id, the matrix kaldi-decoder's DecodableCtc reads (column = tid)."""
@@ -125,7 +131,7 @@ class HmmSystem:
     def tid_score_list(self, feats: list[torch.Tensor]) -> list[np.ndarray]:
         """:meth:`tid_scores` of several utterances in one pass over the GMMs: large
         matrix products instead of one small one per utterance (3x faster on digits)."""
-        ll = self.gmms.log_likelihoods(torch.cat(feats)) * self.cfg.decode.acoustic_scale
+        ll = (self.gmms.log_likelihoods(torch.cat(feats)) * self.cfg.decode.acoustic_scale).cpu()  # [T, P]
         scores = ll[:, tid_pdfs(ll.shape[1])].numpy()
         ends = np.cumsum([len(x) for x in feats])[:-1]
         return [np.ascontiguousarray(m, dtype=np.float32) for m in np.split(scores, ends)]

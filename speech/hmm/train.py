@@ -29,6 +29,7 @@ import torch
 from speech.config import load_config
 from speech.data.datadir import DataDir
 from speech.data.split import split_data_dir
+from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
 from speech.hmm.align import read_transcripts
@@ -54,6 +55,7 @@ class Jobs:
 
     splits: list[Path]
     cmd: str = "local"
+    device: str = "cpu"  # where each job computes likelihoods and statistics
 
     @property
     def nj(self) -> int:
@@ -64,7 +66,7 @@ class Jobs:
         logs in EXP/log; per_job(j) gives the job's further arguments."""
         def argv(j: int) -> list[str]:
             return python_module_argv("speech.hmm.job", op, "--model", str(model or exp), "--data",
-                                      str(self.splits[j - 1]), *per_job(j))
+                                      str(self.splits[j - 1]), "--device", self.device, *per_job(j))
         run_jobs(argv, self.nj, exp / "log", name, parse_cmd(self.cmd))
 
 
@@ -169,6 +171,8 @@ def stage_parser(prog: str, description: str, positionals: list[tuple[str, str]]
     p.add_argument("--config", type=Path, help="YAML config (conf/hmm/mono.yaml, conf/hmm/tri.yaml)")
     p.add_argument("--nj", type=int, default=4, help="parallel jobs (the data is split by speaker)")
     p.add_argument("--cmd", default="local", help="how the jobs run: 'local' or 'slurm [--mem 4G ...]'")
+    p.add_argument("--device", default="cpu",
+                   help="where the jobs compute GMM likelihoods and statistics: cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--force", action="store_true", help="retrain from scratch even if EXP_DIR is trained")
     p.add_argument("overrides", nargs="*", help="config overrides such as train.total_gaussians=2000")
     return p
@@ -188,6 +192,7 @@ def prepare(data_dir: Path, lang_dir: Path, exp: Path, args, prog: str,
         validate(cfg)
     check_nj(args.nj)
     parse_cmd(args.cmd)
+    device = str(resolve_device(args.device))  # checked here, once, not in every job
     cfg.features = feature_config(data_dir)
     if not (lang_dir / TOKENS).is_file() or not (lang_dir / LEXICON).is_file():
         raise SpeechError(f"{lang_dir}: no {TOKENS} and {LEXICON}; make a phone lang dir with "
@@ -208,7 +213,7 @@ def prepare(data_dir: Path, lang_dir: Path, exp: Path, args, prog: str,
     nj = min(args.nj, speakers)
     if nj < args.nj:
         print(f"{prog}: {data_dir} has {speakers} speakers; using --nj {nj} (jobs split by speaker)")
-    return cfg, lexicon, Jobs(split_data_dir(data_dir, nj, by_speaker=True), args.cmd)
+    return cfg, lexicon, Jobs(split_data_dir(data_dir, nj, by_speaker=True), args.cmd, device)
 
 
 def stage_main(prog: str, description: str, positionals: list[tuple[str, str]], argv: list[str],
