@@ -121,6 +121,19 @@ def test_alignments_respect_the_transcript_and_find_the_boundaries(toy, tmp_path
     assert {u: v.split()[1] for u, v in _text(out / "loglik").items()} == frames
 
 
+def test_batched_scores_are_each_utterances_own(toy):
+    root, _ = toy
+    system = load_system(root / "tri")
+    feats = [torch.randn(n, system.gmms.dim) for n in (7, 30, 12, 5, 40)]
+    # batches of at most 45 frames: [7, 30], [12, 5], [40]; one utterance longer than a batch
+    # still comes out whole
+    batched = list(system.iter_tid_scores(feats, max_frames=45))
+    assert [len(m) for m in batched] == [7, 30, 12, 5, 40]
+    for x, m in zip(feats, batched):
+        np.testing.assert_allclose(m, system.tid_scores(x), rtol=1e-5, atol=1e-4)
+    assert list(system.iter_tid_scores(feats[-1:], max_frames=10))[0].shape == (40, 2 * system.gmms.num_pdfs)
+
+
 def test_the_toy_hclg_spells_each_word_through_its_states(toy):
     root, _ = toy
     system = load_system(root / "mono")

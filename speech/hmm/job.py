@@ -108,12 +108,12 @@ def _acc(args, system: HmmSystem, feats: dict[str, torch.Tensor]) -> None:
     else:
         graphs = read_graphs(args.graphs)
         alis = {}
-        scores = system.tid_score_list(list(feats.values())) if args.align == "viterbi" else []
+        scores = system.iter_tid_scores(feats.values()) if args.align == "viterbi" else None
         for k, (utt, x) in enumerate(feats.items()):
-            if args.align == "equal":
+            if scores is None:
                 tids = equal_alignment(graphs[utt], len(x), args.seed + k)
             else:
-                tids, _ = viterbi(graphs[utt], scores[k], system.cfg.train.beam, system.cfg.train.retry_beam)
+                tids, _ = viterbi(graphs[utt], next(scores), system.cfg.train.beam, system.cfg.train.retry_beam)
             if tids is None:
                 failed += 1
                 log.warning("%s: no alignment (%d frames)", utt, len(x))
