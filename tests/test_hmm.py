@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from speech.cli import main
-from speech.hmm.align import equal_alignment, phone_spans
+from speech.errors import SpeechError
+from speech.hmm.align import PhoneSpan, equal_alignment, phone_spans
+from speech.hmm.align_hmm import word_spans
 from speech.hmm.graph import hmm_graph
 from speech.hmm.model import load_system
 from speech.hmm.topology import ENTER
@@ -132,6 +134,16 @@ def test_batched_scores_are_each_utterances_own(toy):
     for x, m in zip(feats, batched):
         np.testing.assert_allclose(m, system.tid_scores(x), rtol=1e-5, atol=1e-4)
     assert list(system.iter_tid_scores(feats[-1:], max_frames=10))[0].shape == (40, 2 * system.gmms.num_pdfs)
+
+
+def test_word_spans_search_the_pronunciations_not_the_first_that_fits():
+    names = ("SIL", "T", "UW", "Z")
+    lexicon = {"to": [["T", "UW"], ["T"]], "ooze": [["UW", "Z"]]}
+    # SIL T UW Z SIL: 'to' is T here; the longer T UW also fits where 'to' starts
+    phones = [PhoneSpan(p, 2 * k, 2 * k + 2) for k, p in enumerate((1, 2, 3, 4, 1))]
+    assert word_spans(phones, names, ["to", "ooze"], lexicon) == [("to", 2, 4), ("ooze", 4, 8)]
+    with pytest.raises(SpeechError, match="do not spell 'ooze to'"):
+        word_spans(phones, names, ["ooze", "to"], lexicon)
 
 
 def test_the_toy_hclg_spells_each_word_through_its_states(toy):

@@ -19,6 +19,7 @@ retry beam) is reported and left out. Every file is written atomically.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from pathlib import Path
@@ -40,17 +41,32 @@ log = logging.getLogger("speech.align_hmm")
 def word_spans(phones: list[PhoneSpan], names: tuple[str, ...], words: list[str],
                lexicon: dict[str, list[list[str]]]) -> list[tuple[str, int, int]]:
     """(word, first frame, end frame) of each word: the aligned phones, silence left out,
-    matched to the words' pronunciations in order (the path took one of them)."""
+    split into the words' pronunciations in order (the path took one of each).
+
+    The split is searched, not taken greedily: with 'to' as T UW or T and a next word that
+    starts with UW, the first pronunciation that fits can be the wrong one."""
     spoken = [p for p in phones if names[p.phone - 1] != SILENCE]
+    labels = [names[p.phone - 1] for p in spoken]
+
+    @functools.lru_cache(maxsize=None)
+    def split(k: int, i: int) -> tuple[int, ...] | None:
+        # pronunciation lengths of words[k:] that spell labels[i:] exactly, or None
+        if k == len(words):
+            return () if i == len(labels) else None
+        for pron in lexicon[words[k]]:
+            if labels[i:i + len(pron)] == pron:
+                rest = split(k + 1, i + len(pron))
+                if rest is not None:
+                    return (len(pron), *rest)
+        return None
+
+    lengths = split(0, 0)
+    if lengths is None:
+        raise SpeechError(f"the aligned phones {' '.join(labels)} do not spell '{' '.join(words)}' in the lexicon")
     out, i = [], 0
-    for word in words:
-        for pron in sorted(lexicon[word], key=len, reverse=True):
-            if [names[p.phone - 1] for p in spoken[i:i + len(pron)]] == pron:
-                out.append((word, spoken[i].start, spoken[i + len(pron) - 1].end))
-                i += len(pron)
-                break
-        else:
-            raise SpeechError(f"the aligned phones do not spell '{word}' in the lexicon")
+    for word, n in zip(words, lengths):
+        out.append((word, spoken[i].start, spoken[i + n - 1].end))
+        i += n
     return out
 
 
