@@ -65,7 +65,10 @@ def hmm_transducer(windows: list[list[int]], pdf_of, loop_logprob: torch.Tensor,
     """H for C o LG: input labels tid + 1, output labels the window indices of compose_context.
 
     windows: compose_context's ilabels: [] epsilon, [0] its start-up symbol and [-k]
-    disambiguation symbols (both read no frame: epsilon inputs), else a phone window.
+    disambiguation symbols, else a phone window. The start-up and disambiguation symbols read
+    no frame, but they keep their own input labels, 2P + 1 and up (after the tids'), so that
+    H o CLG stays determinizable (homophones differ only by them, as in Kaldi's Ha.fst);
+    :func:`speech.hmm.graph.hmm_graph` removes them once it is determinized.
     pdf_of(left, center, right, state) -> pdf id (the tree). loop_logprob: [P] ln of each
     pdf's self-loop probability.
 
@@ -80,11 +83,13 @@ def hmm_transducer(windows: list[list[int]], pdf_of, loop_logprob: torch.Tensor,
     hub = h.add_state()
     h.start = hub
     h.set_final(state=hub, weight=0)
+    disambig = 2 * len(stay) + 1
     for index, window in enumerate(windows):
         if not window:
             continue
         if len(window) == 1 and window[0] <= 0:
-            h.add_arc(state=hub, arc=kaldifst.StdArc(ilabel=0, olabel=index, weight=0, nextstate=hub))
+            h.add_arc(state=hub, arc=kaldifst.StdArc(ilabel=disambig, olabel=index, weight=0, nextstate=hub))
+            disambig += 1
             continue
         left, center, right = window_context(window)
         prev, prev_pdf = hub, None
