@@ -232,12 +232,14 @@ class DecisionTree:
 
     @classmethod
     def build(cls, stats: TreeStats, num_states: dict[int, int], questions: list[frozenset[int]],
-              num_leaves: int, min_count: float = 100.0, min_gain: float = 0.0) -> DecisionTree:
+              num_leaves: int, min_count: float = 100.0, min_gain: float = 0.0,
+              unsplit: frozenset[int] = frozenset()) -> DecisionTree:
         """Grow the tree greedily: the split with the largest likelihood gain anywhere next (a
         priority queue over all roots), until ``num_leaves`` leaves or no split gains more than
         ``min_gain`` with both sides holding at least ``min_count`` frames. Every (phone, state)
         of ``num_states`` gets a root, a single leaf when it has no stats; with ``num_leaves`` at
-        most the number of roots this is ``monophone(num_states)``."""
+        most the number of roots this is ``monophone(num_states)``. The roots of the ``unsplit``
+        center phones stay single leaves (Kaldi's ``not-split`` roots, for silence)."""
         root_keys = sorted((p, s) for p, n in num_states.items() for s in range(n))
         root_index = {k: i for i, k in enumerate(root_keys)}
         centers_states = {tuple(k) for k in stats.keys[:, 1:4:2].tolist()}
@@ -284,11 +286,11 @@ class DecisionTree:
         splits: list[tuple[int, int, int, int] | None] = []
         queue: list[tuple[float, int, int, int]] = []  # (-gain, node, position, question)
 
-        def add_node(rows: torch.Tensor) -> int:
+        def add_node(rows: torch.Tensor, splittable: bool = True) -> int:
             node = len(node_rows)
             node_rows.append(rows)
             splits.append(None)
-            found = best_split(rows)
+            found = best_split(rows) if splittable else None
             if found is not None:
                 heapq.heappush(queue, (-found[0], node, found[1], found[2]))
             return node
@@ -296,8 +298,8 @@ class DecisionTree:
         root_of = torch.tensor([root_index[(c, s)] for c, s in keys[:, 1:4:2].tolist()], dtype=torch.int64)
         order = torch.argsort(root_of, stable=True)
         bounds = torch.bincount(root_of, minlength=len(root_keys)).cumsum(0).tolist()
-        for r in range(len(root_keys)):
-            add_node(order[(bounds[r - 1] if r else 0):bounds[r]])
+        for r, (center, _) in enumerate(root_keys):
+            add_node(order[(bounds[r - 1] if r else 0):bounds[r]], center not in unsplit)
         leaves = len(root_keys)
         while leaves < num_leaves and queue:
             _, node, position, qi = heapq.heappop(queue)
