@@ -121,6 +121,11 @@ def test_alignments_respect_the_transcript_and_find_the_boundaries(toy, tmp_path
     assert (out / "textgrid" / f"{utt}.TextGrid").is_file()
     frames = _text(root / "test" / "utt2num_frames")
     assert {u: v.split()[1] for u, v in _text(out / "loglik").items()} == frames
+    # the second pass, with the means adapted to each speaker, fits the speaker better
+    assert main(["align-hmm", str(root / "tri"), str(root / "test"), str(tmp_path / "map"), "--adapt-tau", "20"]) == 0
+    assert _text(tmp_path / "map" / "phones").keys() == phones.keys()
+    adapted, first = (np.mean([float(v.split()[0]) for v in _text(d / "loglik").values()]) for d in (tmp_path / "map", out))
+    assert adapted > first + 0.1, (adapted, first)
 
 
 def test_batched_scores_are_each_utterances_own(toy):
@@ -163,6 +168,20 @@ def test_the_toy_hclg_spells_each_word_through_its_states(toy):
         backwards = kaldifst.compose(kaldifst.make_linear_acceptor([t + 1 for t in reversed(tids)]), graph)
         kaldifst.connect(backwards)
         assert backwards.num_states == 0
+
+
+@pytest.mark.parametrize("system", ["mono", "tri"])
+def test_the_hclg_is_deterministic_and_reads_only_tids(toy, system):
+    root, _ = toy
+    model = load_system(root / system)
+    graph, _ = hmm_graph(model)
+    for state in range(graph.num_states):
+        labels = [arc.ilabel for arc in kaldifst.ArcIterator(graph, state)]
+        # determinized, and C's disambiguation symbols removed: one arc per frame label, and
+        # every input label is a tid + 1 (or epsilon, where a disambiguation symbol was)
+        frames = [label for label in labels if label]
+        assert len(frames) == len(set(frames))
+        assert all(0 <= label <= 2 * model.gmms.num_pdfs for label in labels)
 
 
 def test_equal_alignment_is_a_path_of_the_transcript(toy):

@@ -117,6 +117,20 @@ def test_update_recovers_single_gaussians():
     assert torch.all(new.log_weights == 0)
 
 
+def test_map_means_move_by_the_data_against_the_prior():
+    old = torch.tensor([[0.0, 0.0], [5.0, 5.0]])
+    gmms = DiagGmms.single(2, torch.zeros(2), torch.ones(2))
+    gmms = DiagGmms(gmms.log_weights, old[:, None, :].clone(), gmms.variances)
+    # 10 frames of pdf 0 at (2, -2); pdf 1 has no data
+    stats = GmmStats.zeros(2, 1, 2)
+    gmms.accumulate(torch.tensor([[2.0, -2.0]]).repeat(10, 1), torch.zeros(10, dtype=torch.int64), stats)
+    for tau, want in ((10.0, [1.0, -1.0]), (1e-9, [2.0, -2.0]), (1e9, [0.0, 0.0])):
+        new = gmms.map_means(stats, tau)
+        torch.testing.assert_close(new.means[0, 0], torch.tensor(want), atol=1e-5, rtol=0)
+        torch.testing.assert_close(new.means[1], gmms.means[1])
+        assert torch.equal(new.variances, gmms.variances) and torch.equal(new.log_weights, gmms.log_weights)
+
+
 def test_update_keeps_pdfs_without_data_and_low_count_components_and_floors_variances():
     gmms = DiagGmms(
         torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.2, 0.8]]).log(),

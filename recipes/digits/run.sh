@@ -16,9 +16,11 @@ asr_config=../../conf/asr/blstm_ctc_small.yaml
 exp=exp/blstm_ctc
 mono_config=../../conf/hmm/mono_digits.yaml
 tri_config=../../conf/hmm/tri_digits.yaml
+adapt_tau=20      # align-hmm's second pass, means MAP-adapted per speaker (0: off)
 word_penalties="0 4 8 16"  # the GMM-HMMs' word insertion penalties tried on dev
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
+             [--adapt-tau T]
 stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev
         5 MFCC + phone lexicon  6 GMM-HMM monophones  7 triphones  8 phone alignment accuracy
         9 RESULTS.md (the systems compared)"
@@ -92,7 +94,7 @@ if run_stage 8; then
   speech make-align-ref data/align_ref --source digits --num-utts 120 --seed "$seed"
   compute_mfcc_sets 8 align_ref
   compute_fbank_sets 8 align_ref
-  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref
+  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref --adapt-tau "$adapt_tau"
   speech align exp/blstm_ctc data/align_ref exp/blstm_ctc/align_ref
   {
     speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm --row "tri, phones" --header

@@ -28,10 +28,11 @@ mono_config=../../conf/hmm/mono.yaml  # Kaldi's train_mono.sh sizes (1000 Gaussi
 tri_config=../../conf/hmm/tri.yaml    # ... and train_deltas.sh's (2000 leaves, 10000 Gaussians)
 word_penalties="0 4 8"                # the GMM-HMMs' word insertion penalties tried on dev
 align_utts=120                        # festival sentences (kal, ked) the aligners are scored on
+adapt_tau=20                          # align-hmm's second pass, means MAP-adapted per speaker (0: off)
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--lm-order N] [--tune-beam N] [--beam N] [--lm-weights W,W] [--word-scores S,S]
              [--epochs N] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
-             [--word-penalties \"P P\"] [--align-utts N]
+             [--word-penalties \"P P\"] [--align-utts N] [--adapt-tau T]
 stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
         4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score; pick the best on dev
         5 MFCC, phone lexicon  6 monophone GMM-HMM, HCLG, decode  7 triphones, HCLG, decode
@@ -122,7 +123,7 @@ if run_stage 8; then
   speech make-align-ref data/align_ref --num-utts "$align_utts" --seed "$seed"
   compute_mfcc_sets 8 align_ref
   compute_fbank_sets 8 align_ref
-  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref
+  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref --adapt-tau "$adapt_tau"
   speech align "$exp" data/align_ref "$exp/align_ref" --device "$device"
   {
     speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm --row "tri, phones" --header

@@ -19,12 +19,14 @@ retry beam) is reported and left out. Every file is written atomically.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import time
 from pathlib import Path
 
 from speech.alignment import TimeSpan, ctm_lines, textgrid
+from speech.data.datadir import DataDir
 from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, write_key_value
@@ -71,17 +73,38 @@ def word_spans(phones: list[PhoneSpan], names: tuple[str, ...], words: list[str]
 
 
 def align_utterance(system: HmmSystem, feats, words: list[str]):
-    """(phone spans, log-likelihood per frame) of one utterance, or None when it does not align."""
+    """(transition ids [T], log-likelihood per frame) of one utterance, or None when it does not align."""
     graph, _ = hmm_graph(system, transcript=words)
     train = system.cfg.train
     tids, score = viterbi(graph, system.tid_scores(feats), train.beam, train.retry_beam)
     if tids is None:
         return None
-    return phone_spans(tids, system.tree.owner()), score / system.cfg.decode.acoustic_scale / len(tids)
+    return tids, score / system.cfg.decode.acoustic_scale / len(tids)
 
 
-def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu") -> int:
-    """Write OUT_DIR (see the module docstring); returns the number of utterances aligned."""
+def adapted_alignments(system: HmmSystem, feats: dict, texts: dict[str, list[str]], first: dict,
+                       utt2spk: dict[str, str], tau: float) -> dict:
+    """Each speaker's utterances aligned again by the system with its means MAP-adapted
+    (:meth:`DiagGmms.map_means`, ``tau``) to that speaker's frames as ``first`` (utterance ->
+    align_utterance's result) aligned them: a second pass, as Kaldi's align_fmllr.sh (and the
+    Montreal Forced Aligner) adapt to each speaker before the final alignment."""
+    from speech.hmm.job import accumulate
+
+    by_speaker: dict[str, list[str]] = {}
+    for utt in feats:
+        by_speaker.setdefault(utt2spk[utt], []).append(utt)
+    out = {}
+    for utts in by_speaker.values():
+        alis = {u: first[u][0] for u in utts if first[u] is not None}
+        stats, _, _, _ = accumulate(system, {u: feats[u] for u in utts}, alis)
+        speaker = dataclasses.replace(system, gmms=system.gmms.map_means(stats, tau))
+        out.update((u, align_utterance(speaker, feats[u], texts[u])) for u in utts)
+    return out
+
+
+def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu", adapt_tau: float = 0.0) -> int:
+    """Write OUT_DIR (see the module docstring); returns the number of utterances aligned.
+    adapt_tau > 0: a second pass per speaker (:func:`adapted_alignments`)."""
     system = load_system(model_dir).to(resolve_device(device))
     check_features(data_dir, system.cfg.features, model_dir)
     texts = read_transcripts(data_dir)
@@ -90,18 +113,22 @@ def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu
         raise SpeechError(f"{data_dir}/text: '{missing[0]}' (and {len(missing) - 1} more words) has no pronunciation "
                           f"in {model_dir}/lexicon.txt; add them to the lexicon and retrain, or leave them out")
     feats = load_features(data_dir, system.cfg.pipeline)
+    t0 = time.time()
+    results = {utt: align_utterance(system, x, texts[utt]) for utt, x in feats.items()}
+    if adapt_tau > 0:
+        results = adapted_alignments(system, feats, texts, results, DataDir.read(data_dir).utt2spk, adapt_tau)
     shift = system.cfg.features.frame_shift_ms / 1000
     names = system.topology.phones
     phone_ctm, word_ctm, phone_seqs, durations, logliks = [], [], {}, {}, {}
     grids: dict[str, str] = {}
-    t0 = time.time()
     failed = []
+    owner = system.tree.owner()
     for utt, x in feats.items():
-        result = align_utterance(system, x, texts[utt])
-        if result is None:
+        if results[utt] is None:
             failed.append(utt)
             continue
-        phones, loglik = result
+        tids, loglik = results[utt]
+        phones = phone_spans(tids, owner)
         p_spans = [TimeSpan(names[p.phone - 1], p.start * shift, p.end * shift) for p in phones]
         w_spans = [TimeSpan(w, a * shift, b * shift) for w, a, b in word_spans(phones, names, texts[utt],
                                                                               system.lexicon)]
@@ -137,7 +164,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("data_dir", type=Path, help="data directory with MFCCs (feats.scp) and text")
     p.add_argument("out_dir", type=Path, help="output directory")
     p.add_argument("--device", default="cpu", help="where the GMM likelihoods are computed: cpu, cuda, cuda:N, auto")
+    p.add_argument("--adapt-tau", type=float, default=0.0,
+                   help="> 0: align twice, the second time with the means MAP-adapted to each speaker (utt2spk) "
+                        "with this prior weight in frames (Kaldi's gmm-adapt-map --mean-tau; 0: one pass)")
     args = p.parse_args(argv)
+    if args.adapt_tau < 0:
+        raise SpeechError(f"--adapt-tau {args.adapt_tau}: give 0 (no adaptation) or a positive prior weight, e.g. 20")
     setup_logging(args.out_dir / "log" / "align.log")
-    align_dir(args.model_dir, args.data_dir, args.out_dir, args.device)
+    align_dir(args.model_dir, args.data_dir, args.out_dir, args.device, args.adapt_tau)
     return 0

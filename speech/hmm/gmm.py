@@ -213,6 +213,17 @@ class DiagGmms:
                         torch.where(keep3, self.means, means.float()),
                         torch.where(keep3, self.variances, variances.float()))
 
+    def map_means(self, stats: GmmStats, tau: float) -> DiagGmms:
+        """MAP re-estimation of the means only (Gauvain and Lee; Kaldi's gmm-adapt-map with
+        --mean-tau): mean' = (tau * mean + sum of gamma x) / (tau + gamma). A Gaussian with
+        little data moves little, so a minute of one speaker's speech adapts the system
+        without the ML update's overfitting; weights and variances stay."""
+        self._check_stats(stats)
+        occ = stats.occupancy.to(self.means.device)[:, :, None]
+        first = stats.first.to(self.means.device)
+        means = (tau * self.means.double() + first) / (tau + occ)
+        return DiagGmms(self.log_weights, means.to(self.means.dtype), self.variances)
+
     def split(self, target_total: int, occupancy: torch.Tensor, power: float = 0.2, perturb: float = 0.01,
               generator: torch.Generator | None = None) -> DiagGmms:
         """Mix up to ``target_total`` Gaussians (Kaldi's gmm-mixup) given each pdf's occupancy [P].
