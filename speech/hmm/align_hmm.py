@@ -72,9 +72,9 @@ def word_spans(phones: list[PhoneSpan], names: tuple[str, ...], words: list[str]
     return out
 
 
-def align_utterance(system: HmmSystem, feats, words: list[str]):
-    """(transition ids [T], log-likelihood per frame) of one utterance, or None when it does not align."""
-    graph, _ = hmm_graph(system, transcript=words)
+def align_utterance(system: HmmSystem, graph, feats):
+    """(transition ids [T], log-likelihood per frame) of one utterance through its training
+    ``graph``, or None when it does not align."""
     train = system.cfg.train
     tids, score = viterbi(graph, system.tid_scores(feats), train.beam, train.retry_beam)
     if tids is None:
@@ -82,29 +82,26 @@ def align_utterance(system: HmmSystem, feats, words: list[str]):
     return tids, score / system.cfg.decode.acoustic_scale / len(tids)
 
 
-def adapted_alignments(system: HmmSystem, feats: dict, texts: dict[str, list[str]], first: dict,
-                       utt2spk: dict[str, str], tau: float) -> dict:
-    """Each speaker's utterances aligned again by the system with its means MAP-adapted
-    (:meth:`DiagGmms.map_means`, ``tau``) to that speaker's frames as ``first`` (utterance ->
-    align_utterance's result) aligned them: a second pass, as Kaldi's align_fmllr.sh (and the
-    Montreal Forced Aligner) adapt to each speaker before the final alignment."""
+def align_speaker(system: HmmSystem, feats: dict, texts: dict[str, list[str]], tau: float) -> dict:
+    """utterance -> align_utterance's result for one speaker's utterances. tau > 0: aligned
+    again by the system with its means MAP-adapted (:meth:`DiagGmms.map_means`, ``tau``) to
+    the speaker's frames as the first pass aligned them, as Kaldi's align_fmllr.sh (and the
+    Montreal Forced Aligner) adapt to each speaker before the final alignment. Each training
+    graph is built once: it depends on the tree and transitions, not on the means."""
     from speech.hmm.job import accumulate
 
-    by_speaker: dict[str, list[str]] = {}
-    for utt in feats:
-        by_speaker.setdefault(utt2spk[utt], []).append(utt)
-    out = {}
-    for utts in by_speaker.values():
-        alis = {u: first[u][0] for u in utts if first[u] is not None}
-        stats, _, _, _ = accumulate(system, {u: feats[u] for u in utts}, alis)
+    graphs = {u: hmm_graph(system, transcript=texts[u])[0] for u in feats}
+    out = {u: align_utterance(system, graphs[u], x) for u, x in feats.items()}
+    if tau > 0:
+        stats, _, _, _ = accumulate(system, feats, {u: r[0] for u, r in out.items() if r is not None})
         speaker = dataclasses.replace(system, gmms=system.gmms.map_means(stats, tau))
-        out.update((u, align_utterance(speaker, feats[u], texts[u])) for u in utts)
+        out = {u: align_utterance(speaker, graphs[u], x) for u, x in feats.items()}
     return out
 
 
 def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu", adapt_tau: float = 0.0) -> int:
     """Write OUT_DIR (see the module docstring); returns the number of utterances aligned.
-    adapt_tau > 0: a second pass per speaker (:func:`adapted_alignments`)."""
+    adapt_tau > 0: a second pass per speaker (:func:`align_speaker`)."""
     system = load_system(model_dir).to(resolve_device(device))
     check_features(data_dir, system.cfg.features, model_dir)
     texts = read_transcripts(data_dir)
@@ -114,9 +111,13 @@ def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu
                           f"in {model_dir}/lexicon.txt; add them to the lexicon and retrain, or leave them out")
     feats = load_features(data_dir, system.cfg.pipeline)
     t0 = time.time()
-    results = {utt: align_utterance(system, x, texts[utt]) for utt, x in feats.items()}
-    if adapt_tau > 0:
-        results = adapted_alignments(system, feats, texts, results, DataDir.read(data_dir).utt2spk, adapt_tau)
+    by_speaker: dict[str, dict] = {}
+    utt2spk = DataDir.read(data_dir).utt2spk
+    for utt, x in feats.items():
+        by_speaker.setdefault(utt2spk[utt], {})[utt] = x
+    results = {}
+    for speaker_feats in by_speaker.values():
+        results.update(align_speaker(system, speaker_feats, texts, adapt_tau))
     shift = system.cfg.features.frame_shift_ms / 1000
     names = system.topology.phones
     phone_ctm, word_ctm, phone_seqs, durations, logliks = [], [], {}, {}, {}
