@@ -201,9 +201,35 @@ def test_a_killed_run_resumes_at_its_next_iteration(toy, tmp_path):
             *TINY_MONO]
     assert main([*args, "train.num_iters=3"]) == 0
     (exp / "train.done").unlink()  # as if killed after iteration 2
+    first_part = json.loads((exp / "progress.json").read_text())["seconds"]
     assert main(args) == 0
+    # the training time is both runs' (the CTC trainer's rule), not only the resumed one's
+    assert json.loads((exp / "train.done").read_text())["seconds"] > first_part > 0
     history = json.loads((exp / "progress.json").read_text())["history"]
     assert history == pytest.approx(json.loads((root / "mono" / "progress.json").read_text())["history"], abs=1e-4)
+
+
+@pytest.mark.timeout(300)
+def test_training_jobs_through_slurm_give_the_local_models(toy, slurm_cluster, tmp_path):
+    # Two EM passes of each system, local and through sbatch arrays (alignment, statistics,
+    # the tree's statistics and the conversion of alignments): the same models, tensor for tensor.
+    from safetensors.torch import load_file
+
+    root, _ = toy
+    train, lang = str(root / "train"), str(root / "lang")
+    for cmd in ("local", "slurm --mem 1G"):
+        exp = tmp_path / cmd.split()[0]
+        jobs = ["--nj", "2", "--cmd", cmd]
+        assert main(["train-mono", train, lang, str(exp / "mono"), "--config", CONF, *jobs, *TINY_MONO,
+                     "train.num_iters=2"]) == 0
+        assert main(["train-tri", train, lang, str(root / "mono"), str(exp / "tri"), "--config", "conf/hmm/tri.yaml",
+                     *jobs, *TINY_TRI, "train.num_iters=2"]) == 0
+    assert "Slurm job" in (tmp_path / "slurm" / "mono" / "log" / "acc.1.1.log").read_text().splitlines()[1]
+    for name in ("mono", "tri"):
+        local, remote = (load_file(str(tmp_path / cmd / name / "model.safetensors")) for cmd in ("local", "slurm"))
+        assert local.keys() == remote.keys()
+        for key in local:
+            assert torch.equal(local[key], remote[key]), f"{name} {key} differs"
 
 
 @pytest.mark.parametrize("words, expected", [(" yes maybe", "'maybe' has no pronunciation"),

@@ -252,25 +252,6 @@ def test_slurm_without_sbatch_is_a_clear_error(tmp_path, monkeypatch):
 # --- a real Slurm cluster -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster(tmp_path_factory):
-    """A one-node cluster with 4 CPUs and 1 fake GPU; SLURM_CONF points at it meanwhile."""
-    search = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
-    missing = [t for t in ("sbatch", "slurmctld", "slurmd", "munged") if shutil.which(t, path=search) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install -y --no-install-recommends slurm-wlm munge)")
-    cluster = tmp_path_factory.mktemp("slurm")
-    tool = [str(REPO / "tools" / "local_slurm.sh")]
-    started = subprocess.run([*tool, "start", str(cluster), "4", "1"], capture_output=True, text=True, timeout=60)
-    try:
-        assert started.returncode == 0, f"local_slurm.sh start failed: {started.stderr}"
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("SLURM_CONF", str(cluster / "slurm.conf"))
-            yield cluster
-    finally:
-        subprocess.run([*tool, "stop", str(cluster)], capture_output=True, timeout=60)
-
-
 @pytest.mark.timeout(60)
 def test_slurm_array_logs_and_failed_tasks(slurm_cluster, tmp_path, monkeypatch):
     # Task 2 fails; task 3's output lacks its final newline; task 4's shell is killed, so its

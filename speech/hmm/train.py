@@ -11,7 +11,9 @@ probabilities, then mixes up: the number of Gaussians grows linearly from one pe
 EXP_DIR always holds the model of the last finished iteration (a whole model dir, written
 atomically) and ``progress.json`` naming that iteration, so a killed stage resumes at the
 next one; the training graphs (``graphs.J.ark``) are compiled once. ``train.done`` is
-written last.
+written last; its ``seconds`` are the wall time of every run up to its last finished
+iteration (progress.json carries the sum), so a resumed run reports the whole training
+rather than its own part, and what a killed run lost in an unfinished iteration is not in.
 """
 
 from __future__ import annotations
@@ -117,9 +119,10 @@ def gaussians_at(iteration: int, start: int, total: int, max_iter_inc: int) -> i
     return min(total, start + int(round((iteration + 1) * inc)))
 
 
-def run_em(exp: Path, jobs: Jobs, cfg: TrainConfig, flat_start: bool) -> HmmSystem:
+def run_em(exp: Path, jobs: Jobs, cfg: TrainConfig, flat_start: bool, started: float) -> HmmSystem:
     """Iterate from the iteration after progress.json's (0 for a new run) to ``cfg.num_iters``
-    (a resumed run takes the settings it is given, so it can also be extended)."""
+    (a resumed run takes the settings it is given, so it can also be extended). ``started``:
+    when this run began (time.time()), for the training time progress.json accumulates."""
     system = load_system(exp)
     system.cfg.train = cfg
     done = json.loads((exp / PROGRESS).read_text()) if (exp / PROGRESS).is_file() else {"iteration": -1}
@@ -145,8 +148,10 @@ def run_em(exp: Path, jobs: Jobs, cfg: TrainConfig, flat_start: bool) -> HmmSyst
         save_system(exp, system)
         with atomic_write(exp / PROGRESS) as f:
             history = done.setdefault("history", []) + [round(loglik / frames, 6)]
+            now = time.time()
             done = {"iteration": x, "start_gaussians": first_count, "loglik_per_frame": loglik / frames,
-                    "frames": frames, "history": history}
+                    "frames": frames, "history": history, "seconds": done.get("seconds", 0.0) + now - started}
+            started = now
             json.dump(done, f)
         log.info("iteration %d (%s): log-likelihood per frame %.4f over %d frames, %d of %d utterances not "
                  "aligned; %d Gaussians; %.1f s", x, mode if mode != "keep" else "same alignments",
@@ -156,10 +161,13 @@ def run_em(exp: Path, jobs: Jobs, cfg: TrainConfig, flat_start: bool) -> HmmSyst
     return system
 
 
-def finish(exp: Path, system: HmmSystem, start: float) -> None:
+def finish(exp: Path, system: HmmSystem) -> None:
     info = json.loads((exp / PROGRESS).read_text())
-    write_done(exp / DONE, {"pdfs": system.gmms.num_pdfs, "gaussians": system.gmms.num_gaussians(),
-                            "loglik_per_frame": info["loglik_per_frame"], "seconds": round(time.time() - start, 1)})
+    done = {"pdfs": system.gmms.num_pdfs, "gaussians": system.gmms.num_gaussians(),
+            "loglik_per_frame": info["loglik_per_frame"]}
+    if "seconds" in info:  # not in the progress.json of a run begun before the time was summed: n/a
+        done["seconds"] = round(info["seconds"], 1)
+    write_done(exp / DONE, done)
 
 
 def stage_parser(prog: str, description: str, positionals: list[tuple[str, str]]) -> argparse.ArgumentParser:
@@ -231,8 +239,8 @@ def stage_main(prog: str, description: str, positionals: list[tuple[str, str]], 
     start = time.time()
     if not (exp / PROGRESS).is_file():
         initialize(args, cfg, lexicon, jobs)
-    system = run_em(exp, jobs, cfg.train, flat_start)
-    finish(exp, system, start)
+    system = run_em(exp, jobs, cfg.train, flat_start, start)
+    finish(exp, system)
     print(f"{prog}: {exp}: {system.gmms.num_pdfs} pdfs, {system.gmms.num_gaussians()} Gaussians in "
           f"{time.time() - start:.0f} s")
     return 0
