@@ -31,6 +31,7 @@ from typing import NamedTuple
 import torch
 
 from speech.errors import SpeechError
+from speech.text.phone_classes import AFFRICATES, APPROXIMANTS, FRICATIVES, NASALS, STOPS, VOWELS
 
 # Floor on a node's per-dimension variance (Kaldi's acc-tree-stats --var-floor default): a
 # node whose frames are nearly identical in a dimension would otherwise gain without bound.
@@ -109,9 +110,9 @@ def gauss_loglik(count: torch.Tensor, sum: torch.Tensor, sumsq: torch.Tensor) ->
 # Hand-written rather than derived from data (Kaldi's cluster-phones, an option for later):
 # CMUdict has just 39 phones whose phonetics are well known, so the classes a linguist would ask
 # about are a short list, and they stay meaningful for phones seldom seen in a small corpus.
-_VOWELS = "AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW"
+# The manner classes (vowels, stops, ...) are speech.text.phone_classes'.
 _CLASSES = [
-    _VOWELS,
+    VOWELS,
     "AA AE AH AO EH ER IH IY UH UW",  # monophthongs
     "AW AY EY OW OY",  # diphthongs
     "IY IH EH AE EY",  # front vowels
@@ -123,20 +124,20 @@ _CLASSES = [
     "AO UH UW OW OY",  # rounded vowels
     "ER R",  # r-coloured
     "B CH D DH F G HH JH K L M N NG P R S SH T TH V W Y Z ZH",  # consonants
-    "P B T D K G",  # stops
+    STOPS,
     "B D G",  # voiced stops
     "P T K",  # unvoiced stops
-    "F V TH DH S Z SH ZH HH",  # fricatives
+    FRICATIVES,
     "V DH Z ZH",  # voiced fricatives
     "F TH S SH HH",  # unvoiced fricatives
     "S Z SH ZH CH JH",  # sibilants
-    "CH JH",  # affricates
+    AFFRICATES,
     "P B T D K G F V TH DH S Z SH ZH HH CH JH",  # obstruents
     "M N NG L R W Y",  # sonorant consonants
-    "M N NG",  # nasals
+    NASALS,
     "L R",  # liquids
     "W Y",  # glides
-    "L R W Y",  # approximants
+    APPROXIMANTS,
     "B D G V DH Z ZH JH M N NG L R W Y",  # voiced consonants
     "P T K F TH S SH HH CH",  # unvoiced consonants
     "P B M F V W",  # labials
