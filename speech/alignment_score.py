@@ -212,32 +212,50 @@ class AlignmentScore:
                 "reference_phones": self.reference_phones}
 
 
-def score_utterance(ref: Sequence[Phone], hyp: Sequence[Phone], score: AlignmentScore, utt: str) -> None:
-    """Add one utterance's boundary errors and counts to ``score``."""
+class BoundaryMatch(NamedTuple):
+    reference: float  # the reference boundary's time (s)
+    hypothesis: float  # the time of the hypothesis edge it is scored against
+    index: int  # that edge is the start of hyp[index] (silence included; len(hyp): the end)
+
+
+def match_boundaries(ref: Sequence[Phone], hyp: Sequence[Phone]) -> tuple[list[BoundaryMatch], int, int]:
+    """The scored boundaries of one utterance (see the module's doc), how many boundaries
+    the reference has, and the phone edits between the two sequences."""
     ref_speech = [p for p in ref if p.label not in SILENCE]
-    hyp_speech = [p for p in hyp if p.label not in SILENCE]
-    matches, edits = match_phones([p.label for p in ref_speech], [p.label for p in hyp_speech])
+    hyp_index = [k for k, p in enumerate(hyp) if p.label not in SILENCE]
+    matches, edits = match_phones([p.label for p in ref_speech], [hyp[k].label for k in hyp_index])
     boundaries = reference_boundaries(ref, ref_speech)
-    score.utterances += 1
-    score.reference_boundaries += len(boundaries)
-    score.reference_phones += len(ref_speech)
-    score.phone_edits += edits
-    if edits:
-        score.differing.append(utt)
+    out = []
     for b in boundaries:
         sides = [j for j in (b.left, b.right) if j is not None]
         if any(j not in matches for j in sides):
             continue
         if b.left is not None and b.right is not None and matches[b.right] != matches[b.left] + 1:
             continue
-        edges = []
+        edges = []  # (time, index) of the hypothesis edges that stand for the boundary
         if b.left is not None:
-            edges.append(hyp_speech[matches[b.left]].end)
+            k = hyp_index[matches[b.left]]
+            edges.append((hyp[k].end, k + 1))
         if b.right is not None:
-            edges.append(hyp_speech[matches[b.right]].start)
-        worst = max(edges, key=lambda t: abs(t - b.time))
-        score.errors.append(abs(worst - b.time))
-        score.signed.append(worst - b.time)
+            k = hyp_index[matches[b.right]]
+            edges.append((hyp[k].start, k))
+        time, index = max(edges, key=lambda edge: abs(edge[0] - b.time))
+        out.append(BoundaryMatch(b.time, time, index))
+    return out, len(boundaries), edits
+
+
+def score_utterance(ref: Sequence[Phone], hyp: Sequence[Phone], score: AlignmentScore, utt: str) -> None:
+    """Add one utterance's boundary errors and counts to ``score``."""
+    matches, boundaries, edits = match_boundaries(ref, hyp)
+    score.utterances += 1
+    score.reference_boundaries += boundaries
+    score.reference_phones += sum(p.label not in SILENCE for p in ref)
+    score.phone_edits += edits
+    if edits:
+        score.differing.append(utt)
+    for m in matches:
+        score.errors.append(abs(m.hypothesis - m.reference))
+        score.signed.append(m.hypothesis - m.reference)
 
 
 def score_alignment(ref_ctm: str | Path, hyp_ctm: str | Path, tolerance: float = 0.02) -> AlignmentScore:
