@@ -46,6 +46,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "decode-hmm": ("speech.hmm.decode:main", "decode a data directory with a GMM-HMM through HCLG (kaldi-decoder)"),
     "make-graph-hmm": ("speech.hmm.make_graph:main", "build a GMM-HMM's decoding graph HCLG once (speech decode-hmm --graph)"),
     "align-hmm": ("speech.hmm.align_hmm:main", "GMM-HMM forced alignment: phone and word CTM/TextGrid, durations"),
+    "fit-boundary-offsets": ("speech.boundary_offsets:main",
+                             "an aligner's median bias at each kind of phone boundary, from a reference CTM"),
     "train-vocoder": ("speech.tts.train_vocoder:main", "train the multiband WaveRNN vocoder on ground-truth mels"),
     "vocode": ("speech.tts.vocode:main", "waveforms from mels (copy-synthesis): WaveRNN or Griffin-Lim"),
     "evaluate-tts": ("speech.tts.evaluate:main", "synthesized speech: MCD against the recordings, WER by recognisers"),

@@ -232,6 +232,45 @@ def test_training_jobs_through_slurm_give_the_local_models(toy, slurm_cluster, t
             assert torch.equal(local[key], remote[key]), f"{name} {key} differs"
 
 
+def test_new_words_are_pronounced_and_boundary_offsets_move_the_boundaries(toy, tmp_path, capsys):
+    root, _ = toy
+    data = tmp_path / "test"
+    make_data(data, 4, 3, words=["no", "go"])
+    # 'know' is not in the lexicon; CMUdict says N OW, as the audio is
+    (data / "text").write_text((data / "text").read_text().replace(" no ", " know "))
+    raw = tmp_path / "raw"
+    assert main(["align-hmm", str(root / "tri"), str(data), str(raw)]) == 0
+    assert (raw / "lexicon_added.txt").read_text() == "know N OW\n"
+    assert set(_text(raw / "phones").values()) <= {"SIL N OW G OW SIL", "SIL N OW SIL G OW SIL"}
+    (tmp_path / "offsets.yaml").write_text("default: 0.0\nmin_count: 1\npairs:\n"
+                                           "  nasal-vowel: {offset: 0.02, count: 1}\n  silence-stop: {offset: -0.01, count: 1}\n")
+    moved = tmp_path / "moved"
+    assert main(["align-hmm", str(root / "tri"), str(data), str(moved), "--boundary-offsets",
+                 str(tmp_path / "offsets.yaml")]) == 0
+    before, after = (_ctm_phones(d / "phones.ctm") for d in (raw, moved))
+    for utt, phones in before.items():
+        for (label, start), (label2, start2), previous in zip(phones[1:], after[utt][1:], phones):
+            expected = {("N", "OW"): -0.02, ("SIL", "G"): 0.01}.get((previous[0], label), 0.0)
+            assert label == label2 and start2 == pytest.approx(start + expected, abs=1e-6), (utt, label)
+        # the word 'go' starts where its G does, and durations follow the moved times
+        go = [f for f in (line.split() for line in (moved / "words.ctm").read_text().splitlines()) if f[0] == utt][1]
+        assert float(go[2]) == pytest.approx(next(t for p, t in after[utt] if p == "G"))
+        frames = list(map(int, _text(moved / "durations")[utt].split()))
+        assert min(frames) >= 1 and sum(frames) == int(_text(data / "utt2num_frames")[utt])
+    (data / "text").write_text((data / "text").read_text().replace(" know ", " maybe "))
+    capsys.readouterr()
+    fails_in_one_line(capsys, ["align-hmm", str(root / "tri"), str(data), str(tmp_path / "bad")],
+                      "'maybe' is not in", "phones the model lacks")
+
+
+def _ctm_phones(path):
+    out: dict[str, list[tuple[str, float]]] = {}
+    for line in path.read_text().splitlines():
+        f = line.split()
+        out.setdefault(f[0], []).append((f[4], float(f[2])))
+    return out
+
+
 @pytest.mark.parametrize("words, expected", [(" yes maybe", "'maybe' has no pronunciation"),
                                               ("", "empty transcript")])
 def test_bad_transcripts_are_one_line(toy, tmp_path, capsys, words, expected):

@@ -10,7 +10,12 @@ optional silence between them, every pronunciation; :mod:`speech.hmm.align`) and
   phone's length in feature frames (``frame_shift_ms`` of the model's feature config, in
   OUT_DIR/frame_shift): the durations a TTS acoustic model trains on;
 - OUT_DIR/loglik: ``<utt> <log-likelihood per frame> <frames>`` of the best path, so that
-  badly aligned utterances can be dropped (a low outlier is a wrong transcript or audio).
+  badly aligned utterances can be dropped (a low outlier is a wrong transcript or audio);
+- OUT_DIR/lexicon_added.txt: the pronunciations given to words the model's lexicon lacks
+  (:func:`pronounce_new_words`), when there were any;
+- OUT_DIR/boundary_offsets.yaml: with ``--boundary-offsets``, the offsets every boundary was
+  moved by (:mod:`speech.boundary_offsets`); the CTMs' and TextGrids' times are then to the
+  millisecond, and the durations those times on the nearest frames.
 
 An utterance no path fits (too short for its transcript, or lost from the beam even at the
 retry beam) is reported and left out. Every file is written atomically.
@@ -26,6 +31,7 @@ import time
 from pathlib import Path
 
 from speech.alignment import TimeSpan, ctm_lines, textgrid
+from speech.boundary_offsets import BoundaryOffsets
 from speech.data.datadir import DataDir
 from speech.device import resolve_device
 from speech.errors import SpeechError
@@ -36,8 +42,12 @@ from speech.hmm.graph import hmm_graph
 from speech.hmm.model import HmmSystem, load_system
 from speech.hmm.topology import SILENCE
 from speech.logs import setup_logging
+from speech.text.prepare_lang import write_lexicon
 
 log = logging.getLogger("speech.align_hmm")
+
+ADDED_LEXICON = "lexicon_added.txt"
+OFFSETS = "boundary_offsets.yaml"
 
 
 def word_spans(phones: list[PhoneSpan], names: tuple[str, ...], words: list[str],
@@ -72,6 +82,32 @@ def word_spans(phones: list[PhoneSpan], names: tuple[str, ...], words: list[str]
     return out
 
 
+def pronounce_new_words(system: HmmSystem, texts: dict[str, list[str]], data_dir: Path,
+                        model_dir: Path) -> dict[str, list[list[str]]]:
+    """Pronunciations of the transcripts' words that the model's lexicon lacks, from CMUdict
+    or festival's letter-to-sound rules (what prepare-lang --unit phone gave the training
+    words), as the Montreal Forced Aligner spells new words with its G2P model: a TTS corpus
+    has names and rare words that no training text had. A pronunciation with a phone the
+    model lacks (a model of other phones) is a one-line error."""
+    from speech.text.g2p import pronunciations
+
+    missing = sorted({w for ws in texts.values() for w in ws} - set(system.lexicon))
+    if not missing:
+        return {}
+    prons, guessed = pronunciations(missing)
+    known = set(system.cfg.phones)
+    for word in missing:
+        for pron in prons[word]:
+            if not set(pron) <= known:
+                raise SpeechError(f"{data_dir}/text: '{word}' is not in {model_dir}/lexicon.txt and its "
+                                  f"pronunciation '{' '.join(pron)}' has phones the model lacks "
+                                  f"({' '.join(sorted(set(pron) - known))}); add the word to the lexicon and "
+                                  "retrain, or leave it out")
+    log.warning("%d words are not in %s/lexicon.txt (e.g. %s); CMUdict pronounced %d, festival's letter-to-sound "
+                "rules %d", len(missing), model_dir, " ".join(missing[:3]), len(missing) - len(guessed), len(guessed))
+    return prons
+
+
 def align_utterance(system: HmmSystem, graph, feats):
     """(transition ids [T], log-likelihood per frame) of one utterance through its training
     ``graph``, or None when it does not align."""
@@ -99,16 +135,28 @@ def align_speaker(system: HmmSystem, feats: dict, texts: dict[str, list[str]], t
     return out
 
 
-def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu", adapt_tau: float = 0.0) -> int:
+def frame_edges(starts: list[float], num_frames: int, shift: float) -> list[int]:
+    """Phone edges in frames [N + 1] (0 ... num_frames) of phones starting at ``starts``
+    (seconds, the first 0): the nearest frame, every phone kept at least one frame long."""
+    edges = [0] + [round(t / shift) for t in starts[1:]] + [num_frames]
+    for k in range(1, len(edges) - 1):
+        edges[k] = max(edges[k], edges[k - 1] + 1)
+    for k in range(len(edges) - 2, 0, -1):
+        edges[k] = min(edges[k], edges[k + 1] - 1)
+    return edges
+
+
+def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu", adapt_tau: float = 0.0,
+              offsets: BoundaryOffsets | None = None) -> int:
     """Write OUT_DIR (see the module docstring); returns the number of utterances aligned.
-    adapt_tau > 0: a second pass per speaker (:func:`align_speaker`)."""
+    adapt_tau > 0: a second pass per speaker (:func:`align_speaker`); offsets: each phone
+    boundary moved by minus its offset (:meth:`BoundaryOffsets.correct`)."""
     system = load_system(model_dir).to(resolve_device(device))
     check_features(data_dir, system.cfg.features, model_dir)
     texts = read_transcripts(data_dir)
-    missing = sorted({w for ws in texts.values() for w in ws} - set(system.lexicon))
-    if missing:
-        raise SpeechError(f"{data_dir}/text: '{missing[0]}' (and {len(missing) - 1} more words) has no pronunciation "
-                          f"in {model_dir}/lexicon.txt; add them to the lexicon and retrain, or leave them out")
+    added = pronounce_new_words(system, texts, data_dir, model_dir)
+    if added:
+        system = dataclasses.replace(system, lexicon={**system.lexicon, **added})
     feats = load_features(data_dir, system.cfg.pipeline)
     t0 = time.time()
     by_speaker: dict[str, dict] = {}
@@ -119,6 +167,8 @@ def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu
     for speaker_feats in by_speaker.values():
         results.update(align_speaker(system, speaker_feats, texts, adapt_tau))
     shift = system.cfg.features.frame_shift_ms / 1000
+    # corrected boundaries lie between frames: milliseconds keep them
+    decimals = 2 if offsets is None else 3
     names = system.topology.phones
     phone_ctm, word_ctm, phone_seqs, durations, logliks = [], [], {}, {}, {}
     grids: dict[str, str] = {}
@@ -131,12 +181,17 @@ def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu
         tids, loglik = results[utt]
         phones = phone_spans(tids, owner)
         p_spans = [TimeSpan(names[p.phone - 1], p.start * shift, p.end * shift) for p in phones]
-        w_spans = [TimeSpan(w, a * shift, b * shift) for w, a, b in word_spans(phones, names, texts[utt],
-                                                                              system.lexicon)]
-        phone_ctm += ctm_lines(utt, p_spans)
-        word_ctm += ctm_lines(utt, w_spans)
+        edges = [p.start for p in phones] + [len(tids)]  # in frames
+        if offsets is not None:
+            p_spans = offsets.correct(p_spans, shift)
+            edges = frame_edges([s.start for s in p_spans], len(tids), shift)
+        time_of = {p.start: s.start for p, s in zip(phones, p_spans)} | {len(tids): p_spans[-1].end}
+        w_spans = [TimeSpan(w, time_of[a], time_of[b]) for w, a, b in word_spans(phones, names, texts[utt],
+                                                                                system.lexicon)]
+        phone_ctm += ctm_lines(utt, p_spans, decimals)
+        word_ctm += ctm_lines(utt, w_spans, decimals)
         phone_seqs[utt] = " ".join(s.label for s in p_spans)
-        durations[utt] = " ".join(str(p.end - p.start) for p in phones)
+        durations[utt] = " ".join(str(b - a) for a, b in zip(edges, edges[1:]))
         logliks[utt] = f"{loglik:.4f} {len(x)}"
         grids[utt] = textgrid({"words": w_spans, "phones": p_spans}, len(x) * shift)
     if failed:
@@ -152,6 +207,11 @@ def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu
     write_key_value(out_dir / "phones", phone_seqs)
     write_key_value(out_dir / "durations", durations)
     write_key_value(out_dir / "loglik", logliks)
+    if offsets is not None:
+        offsets.save(out_dir / OFFSETS)
+    if added:
+        write_lexicon(out_dir / ADDED_LEXICON, [(w, p) for w in sorted(added) for p in added[w]])
+        log.info("the pronunciations of the %d new words: %s", len(added), out_dir / ADDED_LEXICON)
     with atomic_write(out_dir / "frame_shift") as f:
         f.write(f"{shift}\n")
     log.info("aligned %d of %d utterances in %.1f s -> %s", len(logliks), len(feats), time.time() - t0, out_dir)
@@ -168,9 +228,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--adapt-tau", type=float, default=0.0,
                    help="> 0: align twice, the second time with the means MAP-adapted to each speaker (utt2spk) "
                         "with this prior weight in frames (Kaldi's gmm-adapt-map --mean-tau; 0: one pass)")
+    p.add_argument("--boundary-offsets", type=Path, metavar="YAML",
+                   help="move each phone boundary by minus its kind's offset (speech fit-boundary-offsets)")
     args = p.parse_args(argv)
     if args.adapt_tau < 0:
         raise SpeechError(f"--adapt-tau {args.adapt_tau}: give 0 (no adaptation) or a positive prior weight, e.g. 20")
+    offsets = None if args.boundary_offsets is None else BoundaryOffsets.load(args.boundary_offsets)
     setup_logging(args.out_dir / "log" / "align.log")
-    align_dir(args.model_dir, args.data_dir, args.out_dir, args.device, args.adapt_tau)
+    align_dir(args.model_dir, args.data_dir, args.out_dir, args.device, args.adapt_tau, offsets)
     return 0
