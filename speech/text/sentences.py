@@ -36,16 +36,16 @@ FORTUNE_FILES = ("fortunes", "literature", "wisdom", "people", "platitudes", "hu
                  "magic", "sports", "kids", "news", "paradoxum", "riddles", "songs-poems", "tao", "art")
 MIN_WORDS, MAX_WORDS = 4, 20
 
-_TITLES = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
+TITLES = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 _TITLE_DOT = re.compile(r"\b(Mr|Mrs|Dr|St)\.", re.IGNORECASE)
 # a sentence ends at . ! or ? (and any closing quotes/brackets) followed by space
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+")
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 # a word, or a mark that shapes how a sentence is read aloud (pauses, questions)
-_TOKEN = re.compile(rf"{_WORD.pattern}|[,;:.!?]")
+_TOKEN = re.compile(rf"{WORD.pattern}|[,;:.!?]")
 
 
-def _ascii(text: str) -> str:
+def ascii_fold(text: str) -> str:
     """Accents dropped ("café" -> "cafe"), other non-ASCII characters removed."""
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
@@ -53,15 +53,15 @@ def _ascii(text: str) -> str:
 def _tokens(sentence: str) -> list[str] | None:
     """Words (lower case) and punctuation marks of ``sentence``, or None when it cannot be
     read unambiguously (digits, non-English letters)."""
-    s = _TITLE_DOT.sub(lambda m: _TITLES[m.group(1).lower()], sentence)
+    s = _TITLE_DOT.sub(lambda m: TITLES[m.group(1).lower()], sentence)
     s = s.replace("\u2019", "'").replace("&", " and ")
-    if any(ch.isalpha() and not _ascii(ch) for ch in s):  # Greek, Cyrillic, ...: no English reading
+    if any(ch.isalpha() and not ascii_fold(ch) for ch in s):  # Greek, Cyrillic, ...: no English reading
         return None
-    s = _ascii(s).lower()
+    s = ascii_fold(s).lower()
     if re.search(r"[0-9@#$%]", s):
         return None
     s = re.sub(r"[-_/]", " ", s)  # hyphenated words and _emphasis_ markers
-    # the words are those _WORD alone finds: a mark never lies inside a word
+    # the words are those WORD alone finds: a mark never lies inside a word
     return _TOKEN.findall(s)
 
 
@@ -112,7 +112,7 @@ def reads_unambiguously(sentence: str) -> bool:
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences of one paragraph (abbreviated titles are expanded first, so "Mr. Knightley"
     does not end a sentence)."""
-    text = _TITLE_DOT.sub(lambda m: _TITLES[m.group(1).lower()], " ".join(paragraph.split()))
+    text = _TITLE_DOT.sub(lambda m: TITLES[m.group(1).lower()], " ".join(paragraph.split()))
     return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
