@@ -137,7 +137,7 @@ def main(argv: list[str]) -> int:
     trainer = Trainer(model, cfg.trainer, exp, device, loss_fn,
                       validate_fn=lambda m: evaluate(m, dev_loader, device),
                       on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
-    state = trainer.fit(_EpochBatches(train_loader, train_set))
+    state = trainer.fit(experiment.EpochBatches(train_loader, train_set))
     if dist.is_main:
         write_done(exp / experiment.DONE,
                    {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
@@ -146,24 +146,3 @@ def main(argv: list[str]) -> int:
                  state.best_epoch, exp)
     leave_distributed(dist)
     return 0
-
-
-class _EpochBatches:
-    """A DataLoader whose bucketed sampler and augmentation are re-drawn each epoch."""
-
-    def __init__(self, loader: torch.utils.data.DataLoader, dataset: FeatureDataset):
-        self.loader = loader
-        self.dataset = dataset
-
-    def set_epoch(self, epoch: int) -> None:
-        self.loader.batch_sampler.set_epoch(epoch)
-        self.dataset.set_epoch(epoch)
-
-    def set_start(self, start: int) -> None:
-        self.loader.batch_sampler.set_start(start)
-
-    def __len__(self) -> int:
-        return len(self.loader.batch_sampler)
-
-    def __iter__(self):
-        return iter(self.loader)

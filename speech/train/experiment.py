@@ -47,3 +47,27 @@ def start(exp: Path, device: str, num_threads: int) -> tuple[DistInfo, torch.dev
     if num_threads > 0:
         torch.set_num_threads(num_threads)
     return dist, rank_device(dev, dist)
+
+
+class EpochBatches:
+    """A DataLoader of a bucketed sampler (:mod:`speech.data.loader`) as the trainer takes
+    it: re-drawn each epoch (with the dataset's own per-epoch draw, such as augmentation,
+    when it has ``set_epoch``) and resumable mid-epoch."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader, dataset: torch.utils.data.Dataset):
+        self.loader = loader
+        self.dataset = dataset
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.batch_sampler.set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def set_start(self, start: int) -> None:
+        self.loader.batch_sampler.set_start(start)
+
+    def __len__(self) -> int:
+        return len(self.loader.batch_sampler)
+
+    def __iter__(self):
+        return iter(self.loader)
