@@ -82,8 +82,13 @@ def test_tiny_joe_corpus_then_resume_then_mels(tmp_path):
             info = sf.info(wav)
             assert (info.samplerate, info.channels, info.subtype) == (RATE, 1, "PCM_16")
             assert wav.startswith(str(recipe / "corpus" / name))
+        # what the voice read: the transcript's words with their punctuation (the TTS frontend's input)
+        spoken = read_key_value(d.path / "spoken")
+        assert spoken.keys() == d.text.keys()
+        assert all(re.sub(r"[,;:.!?]", "", spoken[u]) == d.text[u] for u in d.text), spoken
     assert len(sets["dev"].text) == len(sets["test"].text) == 2
     assert sum(sets["train"].utt2dur.values()) >= 0.002 * 3600
+    assert any(re.search(r"[,;:.!?]", s) for d in sets.values() for s in read_key_value(d.path / "spoken").values())
     texts = {name: set(d.text.values()) for name, d in sets.items()}
     assert not texts["train"] & texts["dev"] and not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]
 
@@ -118,6 +123,7 @@ def test_help_names_the_stages():
     proc = subprocess.run(["bash", str(REPO / "recipes" / "joe" / "run.sh"), "--help"], capture_output=True, text=True,
                           timeout=30, env={"PATH": f"{sys.prefix}/bin:/usr/bin:/bin"})
     assert proc.returncode == 0 and "0 data" in proc.stdout and "1 log-mels" in proc.stdout
+    assert "8 train the acoustic model" in proc.stdout and "10 MCD + WER" in proc.stdout
 
 
 @pytest.mark.slow

@@ -126,6 +126,9 @@ FEATURE_CONFIG = "feature_config.yaml"
 # (speech.tts.mel; model dirs that consume them keep a copy under the same name). A data dir
 # of mels has no FEATURE_CONFIG, so ASR stages do not take its frames for their features.
 MEL_CONFIG = "mel.yaml"
+# A TTS corpus's ``<utt> <text as read>``: the words of ``text`` with the punctuation the
+# speaker followed (pauses, questions), the TTS frontend's input.
+SPOKEN = "spoken"
 # What can describe feats.scp: at most one is present, the one of the stage that wrote it.
 FEATURE_DESCRIPTIONS = (FEATURE_CONFIG, MEL_CONFIG)
 # Written by `speech compute-cmvn-stats`: CMVN statistics over every utterance (Kaldi matrix).

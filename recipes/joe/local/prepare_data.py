@@ -19,7 +19,8 @@ The set is therefore at least --hours long, the same sentences on every run, and
 run (every wav is written atomically) resumes speaking only what is missing.
 
 Writes <out-dir>/{train,dev,test}: wav.scp, text, utt2spk, spk2utt, utt2dur (speaker
-``joe``, utterances ``joe_<set>_NNNNN``); the jobs' logs go to <log-dir>.
+``joe``, utterances ``joe_<set>_NNNNN``) and spoken (``<utt> <what the voice read>``, with
+its punctuation: the TTS frontend's input); the jobs' logs go to <log-dir>.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from typing import NamedTuple
 import soundfile as sf
 
 from speech.cli import run_script
+from speech.data.datadir import SPOKEN
 from speech.data.piper_speaker import INSTALL_HINT, SpeakItem, render_piper, voice_sample_rate
 from speech.data.synth_corpus import (SETS, add_corpus_arguments, check_corpus_arguments, set_is_complete, wav_ok,
                                       write_set)
 from speech.errors import SpeechError
+from speech.fileio import read_key_value, write_key_value
 from speech.text.sentences import reads_unambiguously, sentence_pool, split_pool
 
 logger = logging.getLogger("prepare_data")
@@ -122,6 +125,9 @@ def main(argv: list[str]) -> int:
             logger.info("%s is complete; skipping", d)
         else:
             write_set(d, sets[name])
+        spoken = {u.utt_id: u.spoken for u in sets[name]}
+        if not (d / SPOKEN).is_file() or read_key_value(d / SPOKEN) != spoken:
+            write_key_value(d / SPOKEN, spoken)
         hours = sum(sf.info(str(u.wav)).duration for u in sets[name]) / 3600
         print(f"{name:5s} {len(sets[name]):6d} utts {hours:7.3f} h -> {d}", flush=True)
     print(f"prepare_data.py: spoke {spoken_seconds / 60:.1f} min of audio; done in {time.time() - start:.1f} s",
