@@ -50,6 +50,13 @@ STAGES: dict[str, tuple[str, str]] = {
                              "an aligner's median bias at each kind of phone boundary, from a reference CTM"),
     "train-vocoder": ("speech.tts.train_vocoder:main", "train the multiband WaveRNN vocoder on ground-truth mels"),
     "vocode": ("speech.tts.vocode:main", "waveforms from mels (copy-synthesis): WaveRNN or Griffin-Lim"),
+    "tts-frontend": ("speech.tts.frontend:main", "print what the TTS acoustic model is given for a text: words, phones, pauses"),
+    "tts-durations": ("speech.tts.tts_durations:main",
+                      "TTS training targets: the frontend's tokens and their mel frames from align-hmm's alignment"),
+    "train-tts": ("speech.tts.train_tts:main", "train the duration-based recurrent TTS acoustic model"),
+    "synthesize": ("speech.tts.synthesize:main", "speak text: frontend, acoustic model and vocoder to a wav"),
+    "evaluate-durations": ("speech.tts.evaluate_durations:main",
+                           "a TTS model's predicted phone durations against the aligned ones"),
     "evaluate-tts": ("speech.tts.evaluate:main", "synthesized speech: MCD against the recordings, WER by recognisers"),
     "plot-spectrograms": ("speech.tts.spectrogram:main", "stacked log-mel spectrograms of waveforms, as a PNG"),
 }

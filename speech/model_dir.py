@@ -42,6 +42,7 @@ KINDS: dict[str, ModelKind] = {
     "asr": ModelKind("speech.asr.model_dir:AsrConfig", "speech.asr.model_dir:build_model", "speech train-asr"),
     "vocoder": ModelKind("speech.tts.vocoder_dir:VocoderConfig", "speech.tts.vocoder_dir:build_model",
                          "speech train-vocoder"),
+    "tts": ModelKind("speech.tts.tts_dir:TtsConfig", "speech.tts.tts_dir:build_model", "speech train-tts"),
     "hmm": ModelKind("speech.hmm.model:HmmConfig", "speech.hmm.model:build_model", "speech train-mono or train-tri"),
 }
 
