@@ -9,12 +9,14 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from speech.cli import main
 from speech.config import read_mapping
 from speech.errors import SpeechError
 from speech.fileio import read_key_value
-from speech.model_dir import read_kind
+from speech.model_dir import load_model, read_kind
+from speech.tts.frontend import token_ids
 from speech.tts.synthesize import Synthesizer
 from speech.tts.tts_durations import read_durations
 
@@ -112,3 +114,40 @@ def test_train_tts_refuses_data_without_durations(tmp_path, capsys):
                                str(tmp_path / "exp"), "--device", "cpu"], "tokens: no such file", "tts-durations")
     fails_in_one_line(capsys, ["train-tts", "--train-dir", str(data), "--dev-dir", str(data), "--exp-dir",
                                str(tmp_path / "exp"), "model.dropout=2"], "model: dropout")
+
+
+def test_evaluate_durations_compares_predicted_with_aligned_frames(tiny_tts, capsys):
+    data = tiny_tts.parent / "train"
+    assert main(["evaluate-durations", str(tiny_tts), str(data)]) == 0
+    assert "mean absolute error" in capsys.readouterr().out
+    result = json.loads((tiny_tts / "durations_train.json").read_text())
+    table = read_durations(data)
+    phones = sum(t.position != 0 for toks, _ in table.values() for t in toks)
+    assert result["utterances"] == len(table) and result["phones"]["tokens"] == phones
+    assert result["pauses"]["tokens"] == sum(len(toks) for toks, _ in table.values()) - phones
+    # the figures are those of the model's own predictions, computed here again
+    _, model = load_model(tiny_tts, "tts")
+    errors, ratios = [], []
+    for toks, frames in table.values():
+        ids = [torch.tensor([x]) for x in token_ids(toks)]
+        predicted = model.infer(*ids, torch.tensor([len(toks)]))[1][0].tolist()
+        errors += [abs(p - f) for p, f, t in zip(predicted, frames, toks) if t.position != 0]
+        ratios.append(sum(predicted) / sum(frames))
+    assert result["phones"]["mae_ms"] == pytest.approx(12.5 * np.mean(errors), abs=0.01)
+    assert result["length_ratio"] == pytest.approx(np.mean(ratios), abs=1e-3)
+    assert -1 <= result["phones"]["correlation"] <= 1
+
+
+def test_plot_spectrograms_draws_the_token_boundaries(tiny_tts, tmp_path, capsys):
+    out = tmp_path / "out"
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a The cat sat.\n")
+    assert main(["synthesize", "--text-file", str(lines), "--out-dir", str(out), "--model", str(tiny_tts)]) == 0
+    png = tmp_path / "x.png"
+    assert main(["plot-spectrograms", str(png), f"tts={out / 'a.wav'}", "--durations", f"tts={out}", "--utt",
+                 "a"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fails_in_one_line(capsys, ["plot-spectrograms", str(png), f"tts={out / 'a.wav'}", "--durations", f"tts={out}",
+                               "--utt", "zz"], "no utterance 'zz'")
+    fails_in_one_line(capsys, ["plot-spectrograms", str(png), f"tts={out / 'a.wav'}", "--durations", f"x={out}",
+                               "--utt", "a"], "NAME one of the panels")

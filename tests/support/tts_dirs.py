@@ -22,9 +22,9 @@ TINY_MODEL = ["model.embed_dim=16", "model.encoder_hidden=16", "model.encoder_la
 
 
 def make_tts_dir(path: Path, sentences: list[str] = SENTENCES, seed: int = 0) -> Path:
-    """A data dir of ``sentences``: spoken, the frontend's tokens with random durations
-    (1-6 frames a phone, 0-4 a pause), and log-mels that are a smooth function of each
-    frame's token, of the default mel config."""
+    """A data dir of ``sentences``: spoken, the frontend's tokens with durations that depend
+    on the token alone (1-6 frames a phone, 0-4 a pause), and log-mels of the default mel
+    config that are each frame's token's vector plus noise."""
     rng = np.random.default_rng(seed)
     cfg = MelConfig()
     path.mkdir(parents=True)
@@ -34,8 +34,10 @@ def make_tts_dir(path: Path, sentences: list[str] = SENTENCES, seed: int = 0) ->
         for k, sentence in enumerate(sentences):
             utt = f"utt{k}"
             toks = frontend.tokens(frontend.analyse(sentence))
-            durs = [int(rng.integers(0, 5)) if t.position == 0 else int(rng.integers(1, 7)) for t in toks]
-            ids = np.repeat(frontend.token_ids(toks)[0], durs)
+            ids = frontend.token_ids(toks)[0]
+            # a function of the token, as a speaker's are mostly: learnable from the tokens
+            durs = [i * 3 % 5 if t.position == 0 else 1 + i * 7 % 6 for i, t in zip(ids, toks)]
+            ids = np.repeat(ids, durs)
             writer(utt, table[ids] + 0.1 * rng.standard_normal((len(ids), cfg.n_mels)).astype(np.float32))
             spoken[utt], tokens[utt] = sentence, token_text(toks)
             durations[utt], frames[utt] = " ".join(map(str, durs)), str(len(ids))
