@@ -94,6 +94,9 @@ def test_shapes_postnet_off_and_normalisation_buffers():
     assert not out.mel[1, 6:].any() and not out.log_duration[1, 3:].any()
     silent = model(phones, stress, position, torch.tensor([5, 3]), torch.zeros_like(durations))
     assert silent.mel.shape == (2, 0, 16) and silent.frame_lengths.tolist() == [0, 0]
+    # 3 frames a decoder step: still one mel frame per regulated frame
+    reduced = small_model(reduction=3).eval()(phones, stress, position, torch.tensor([5, 3]), durations)
+    assert reduced.mel.shape == (2, 7, 16) and not reduced.mel_post[1, 6:].any()
 
     assert {"mel_mean", "mel_std"} <= set(model.state_dict())
     assert torch.equal(model.mel_mean, torch.zeros(16)) and torch.equal(model.mel_std, torch.ones(16))
@@ -131,8 +134,10 @@ def test_speed_divides_the_predicted_frames():
             model.infer(phones, stress, position, lengths, speed=bad)
 
 
-def test_an_utterance_padded_in_a_batch_gives_what_it_gives_alone():
-    model = small_model(dropout=0.1).eval()
+@pytest.mark.parametrize("reduction", [1, 3])
+def test_an_utterance_padded_in_a_batch_gives_what_it_gives_alone(reduction):
+    # with r = 3 neither utterance's frames are a multiple of r: its last decoder step is partial
+    model = small_model(dropout=0.1, reduction=reduction).eval()
     predict_frames(model, 3.0)
     with torch.no_grad():  # batch-norm statistics and mel scale that are not the identity
         for norm in model.postnet.norms:
@@ -266,7 +271,7 @@ def test_loss_masks_padding_counts_frames_and_weighs_its_parts():
 
 @pytest.mark.parametrize("key, value", [("num_phones", 1), ("encoder_hidden", 0), ("duration_kernel", 4),
                                         ("postnet_layers", -1), ("postnet_kernel", 2), ("dropout", 1.0),
-                                        ("duration_weight", -0.5), ("decoder_layers", 0)])
+                                        ("duration_weight", -0.5), ("decoder_layers", 0), ("reduction", 0)])
 def test_validate_names_the_bad_key(key, value):
     AcousticConfig().validate()  # the defaults, num_phones not filled yet
     with pytest.raises(ValueError, match=f"^{key}: must be"):

@@ -9,7 +9,7 @@ durations, the aligner's when training, the model's own prediction when synthesi
       -> duration predictor: 2 x (conv1d, ReLU, LayerNorm, dropout) + linear  (B, N) log(1 + frames)
     length regulator: each token's vector repeated for its frames,
       + 2 positional features per frame (place inside the token, log length) (B, T, 2He + 2)
-      -> BiLSTM decoder (packed) -> linear                                    (B, T, n_mels) mel
+      -> BiLSTM decoder (packed), r frames a step -> linear                   (B, T, n_mels) mel
       -> optional Tacotron-2 postnet (convs, batch norm, tanh), residual      (B, T, n_mels) mel_post
 
 Why these choices:
@@ -22,6 +22,10 @@ Why these choices:
   a BiLSTM could count frames, but only by learning to. DurIAN's fix, given here as two
   plain inputs: where the frame is inside its token, (k + 0.5) / d, and how long the token
   is, log(1 + d), so the decoder knows where it stands in a phone without counting.
+- Reduction factor r (Tacotron's): the decoder takes the mean of r consecutive frames'
+  inputs and emits those r frames from one step. The recurrence, most of the cost on a CPU
+  (its steps are sequential), runs r times fewer steps; the postnet, at the full frame
+  rate, smooths the joins.
 - Packing in every LSTM, zeroed padding before every convolution, and batch norm whose
   statistics skip the padding: an utterance's output does not depend on what shares its
   batch, so training on padded batches matches synthesising one utterance alone.
@@ -34,6 +38,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
@@ -52,6 +57,7 @@ class AcousticConfig:
     duration_kernel: int = 3
     decoder_hidden: int = 256  # per direction
     decoder_layers: int = 2
+    reduction: int = 1  # frames per decoder step (Tacotron's r): the decoder runs at 1/r of the frame rate
     postnet_layers: int = 5  # 0: no postnet
     postnet_channels: int = 256
     postnet_kernel: int = 5
@@ -75,6 +81,7 @@ class AcousticConfig:
             ("duration_kernel", self.duration_kernel >= 1 and self.duration_kernel % 2 == 1, "odd and >= 1"),
             ("decoder_hidden", self.decoder_hidden >= 1, ">= 1"),
             ("decoder_layers", self.decoder_layers >= 1, ">= 1"),
+            ("reduction", self.reduction >= 1, ">= 1"),
             ("postnet_layers", self.postnet_layers >= 0, ">= 0 (0: no postnet)"),
             ("postnet_channels", self.postnet_channels >= 1, ">= 1"),
             ("postnet_kernel", self.postnet_kernel >= 1 and self.postnet_kernel % 2 == 1, "odd and >= 1"),
@@ -222,7 +229,7 @@ class AcousticModel(nn.Module):
         enc_dim = 2 * cfg.encoder_hidden
         self.duration = DurationPredictor(enc_dim, cfg.duration_channels, cfg.duration_kernel, cfg.dropout)
         self.decoder = bilstm(enc_dim + 2, cfg.decoder_hidden, cfg.decoder_layers, cfg.dropout)
-        self.mel_out = nn.Linear(2 * cfg.decoder_hidden, cfg.n_mels)
+        self.mel_out = nn.Linear(2 * cfg.decoder_hidden, cfg.reduction * cfg.n_mels)
         self.postnet = (Postnet(cfg.n_mels, cfg.postnet_channels, cfg.postnet_kernel, cfg.postnet_layers, cfg.dropout)
                         if cfg.postnet_layers else None)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -251,8 +258,12 @@ class AcousticModel(nn.Module):
             empty = frames.new_zeros(b, 0, self.cfg.n_mels)
             return empty, empty, frame_lengths
         valid = lengths_mask(frame_lengths, t).unsqueeze(-1)
-        h = self.dropout(run_lstm(self.decoder, torch.cat([frames, features], dim=-1), frame_lengths))
-        mel = self.mel_out(h) * valid
+        x = torch.cat([frames, features], dim=-1)  # (B, T, 2He + 2)
+        r = self.cfg.reduction
+        if r > 1:  # each decoder step sees the mean of its r frames' inputs, and emits r frames
+            x = F.pad(x, (0, 0, 0, -t % r)).unflatten(1, (-1, r)).mean(2)  # (B, ceil(T/r), 2He + 2)
+        h = self.dropout(run_lstm(self.decoder, x, torch.div(frame_lengths + r - 1, r, rounding_mode="floor")))
+        mel = self.mel_out(h).reshape(b, -1, self.cfg.n_mels)[:, :t] * valid
         mel_post = mel + self.postnet(mel, valid) if self.postnet is not None else mel
         return mel, mel_post, frame_lengths
 
