@@ -39,11 +39,9 @@ from speech.features import FeatureConfig
 from speech.features.augment import FeatureAugmenter
 from speech.features.cmvn import read_stats
 from speech.model_dir import WEIGHTS, save_weights
-from speech.stage import write_done
 from speech.text.tokenizer import load_tokenizer
 from speech.train import Trainer
 from speech.train import experiment
-from speech.train.distributed import leave_distributed
 
 log = logging.getLogger("speech.train_asr")
 
@@ -137,12 +135,5 @@ def main(argv: list[str]) -> int:
     trainer = Trainer(model, cfg.trainer, exp, device, loss_fn,
                       validate_fn=lambda m: evaluate(m, dev_loader, device),
                       on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
-    state = trainer.fit(experiment.EpochBatches(train_loader, train_set))
-    if dist.is_main:
-        write_done(exp / experiment.DONE,
-                   {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
-                    "history": state.history})
-        log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best,
-                 state.best_epoch, exp)
-    leave_distributed(dist)
+    experiment.fit(trainer, experiment.EpochBatches(train_loader, train_set), exp, dist)
     return 0

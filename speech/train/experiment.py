@@ -6,6 +6,7 @@ group, log file, threads). The model-specific part lies between :func:`finished`
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,8 +14,11 @@ import torch
 
 from speech.device import resolve_device
 from speech.logs import setup_logging
-from speech.stage import read_done
-from speech.train.distributed import DistInfo, init_distributed, rank_device
+from speech.stage import read_done, write_done
+from speech.train.distributed import DistInfo, init_distributed, leave_distributed, rank_device
+from speech.train.trainer import Trainer
+
+log = logging.getLogger("speech.train")
 
 DONE = "train.done"
 
@@ -47,6 +51,18 @@ def start(exp: Path, device: str, num_threads: int) -> tuple[DistInfo, torch.dev
     if num_threads > 0:
         torch.set_num_threads(num_threads)
     return dist, rank_device(dev, dist)
+
+
+def fit(trainer: Trainer, batches, exp: Path, dist: DistInfo) -> None:
+    """Train to the end, then (rank 0) EXP_DIR/train.done with the best epoch, the seconds
+    and the history, and leave the process group."""
+    state = trainer.fit(batches)
+    if dist.is_main:
+        write_done(exp / DONE, {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
+                                "history": state.history})
+        log.info("done: best dev %s %.4f at epoch %d; model in %s", trainer.cfg.metric, state.best, state.best_epoch,
+                 exp)
+    leave_distributed(dist)
 
 
 class EpochBatches:

@@ -26,10 +26,8 @@ import torch
 from speech.config import load_config
 from speech.errors import SpeechError
 from speech.model_dir import WEIGHTS, save_model_config, save_weights
-from speech.stage import write_done
 from speech.train import Trainer
 from speech.train import experiment
-from speech.train.distributed import leave_distributed
 from speech.tts.acoustic import AcousticModel, acoustic_loss
 from speech.tts.frontend import POSITIONS, STRESS_LEVELS, TOKEN_SYMBOLS
 from speech.tts.mel import MEL_CONFIG, check_same, load_mel_config, save_mel_config
@@ -141,12 +139,5 @@ def main(argv: list[str]) -> int:
     trainer = Trainer(model, cfg.trainer, exp, device, lambda m, b: batch_loss(m, b.to(device), weight),
                       validate_fn=lambda m: evaluate(m, dev_loader, device, weight),
                       on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
-    state = trainer.fit(experiment.EpochBatches(train_loader, train_set))
-    if dist.is_main:
-        write_done(exp / experiment.DONE,
-                   {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
-                    "history": state.history})
-        log.info("done: best dev %s %.4f at epoch %d; model in %s", cfg.trainer.metric, state.best,
-                 state.best_epoch, exp)
-    leave_distributed(dist)
+    experiment.fit(trainer, experiment.EpochBatches(train_loader, train_set), exp, dist)
     return 0

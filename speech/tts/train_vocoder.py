@@ -22,10 +22,8 @@ import torch.nn.functional as F
 from speech.config import load_config
 from speech.errors import SpeechError
 from speech.model_dir import WEIGHTS, save_model_config, save_weights
-from speech.stage import write_done
 from speech.train import Trainer
 from speech.train import experiment
-from speech.train.distributed import leave_distributed
 from speech.tts.mel import MEL_CONFIG, check_same, load_mel_config, save_mel_config
 from speech.tts.segments import SegmentBatch, Segments, Utterances
 from speech.tts.vocoder import WaveRnn
@@ -106,11 +104,5 @@ def main(argv: list[str]) -> int:
     trainer = Trainer(model, cfg.trainer, exp, device, lambda m, b: segment_loss(m, b.to(device)),
                       validate_fn=lambda m: evaluate(m, dev_segments, device),
                       on_best=lambda m: save_weights(m, exp / WEIGHTS), dist=dist)
-    state = trainer.fit(batches)
-    if dist.is_main:
-        write_done(exp / experiment.DONE,
-                   {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
-                    "history": state.history})
-        log.info("done: best dev loss %.4f at epoch %d; model in %s", state.best, state.best_epoch, exp)
-    leave_distributed(dist)
+    experiment.fit(trainer, batches, exp, dist)
     return 0
