@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -118,8 +119,6 @@ def test_tiny_joe_corpus_then_resume_then_mels(tmp_path):
 
 
 def test_help_names_the_stages():
-    import subprocess
-
     proc = subprocess.run(["bash", str(REPO / "recipes" / "joe" / "run.sh"), "--help"], capture_output=True, text=True,
                           timeout=30, env={"PATH": f"{sys.prefix}/bin:/usr/bin:/bin"})
     assert proc.returncode == 0 and "0 data" in proc.stdout and "1 log-mels" in proc.stdout
@@ -129,23 +128,49 @@ def test_help_names_the_stages():
 @pytest.mark.slow
 @needs_texts
 def test_the_whole_recipe_at_a_tiny_scale(tmp_path):
-    """Stages 0-5 with a vocoder small enough to train in seconds: the copy-syntheses, the
-    evaluation table (PocketSphinx alone: no ASR model here), the benchmark and RESULTS.md."""
+    """Stages 0-10 with models small enough to train in seconds: the vocoder's copy-syntheses,
+    evaluation table (PocketSphinx alone: no ASR model here) and benchmark; then the aligner,
+    the durations, the acoustic model, the test sentences synthesized from text and judged,
+    and RESULTS.md with both sections."""
     pytest.importorskip("piper", reason="piper-tts is not installed (pip install -e '.[tts]')")
     recipe = make_scratch_recipe(tmp_path, "joe")
     config = tmp_path / "vocoder_tiny.yaml"
     config.write_text("model: {hidden: 32, fc: 32, cond_channels: 16, embed_dim: 8, cond_blocks: 1}\n"
                       "segment_frames: 4\nbatch_size: 8\nupdates_per_epoch: 20\ndev_segments: 16\nnum_threads: 1\n"
                       "trainer: {epochs: 2, lr: 0.003}\n")
-    proc = run_recipe(recipe, "--hours", "0.01", "--eval-utts", "2", "--nj", "2", "--vocoder-config", str(config),
-                      "--device", "cpu", "--judge-model", str(tmp_path / "none"), timeout=1200)
+    pipeline = "pipeline: {cmvn: speaker, norm_vars: true, delta_order: 2}\n"
+    (tmp_path / "mono.yaml").write_text(pipeline + "train: {num_iters: 6, realign_iters: [1, 2, 3, 4], "
+                                        "total_gaussians: 200, max_iter_inc: 4}\n")
+    (tmp_path / "tri.yaml").write_text(pipeline + "train: {num_iters: 3, realign_iters: [1], num_leaves: 100, "
+                                       "total_gaussians: 200, max_iter_inc: 2, min_leaf_count: 20}\n")
+    (tmp_path / "tts.yaml").write_text("model: {embed_dim: 16, encoder_hidden: 16, encoder_layers: 1, "
+                                       "duration_channels: 16, decoder_hidden: 16, decoder_layers: 1, "
+                                       "postnet_layers: 1, postnet_channels: 16}\n"
+                                       "num_threads: 1\ntrainer: {epochs: 2, lr: 0.003}\n")
+    proc = run_recipe(recipe, "--hours", "0.03", "--eval-utts", "2", "--nj", "2", "--vocoder-config", str(config),
+                      "--mono-config", str(tmp_path / "mono.yaml"), "--tri-config", str(tmp_path / "tri.yaml"),
+                      "--tts-config", str(tmp_path / "tts.yaml"),
+                      "--device", "cpu", "--judge-model", str(tmp_path / "none"), timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     exp = recipe / "exp" / "vocoder"
     for system in ("wavernn", "wavernn_naive", "griffinlim"):
         assert len(read_key_value(exp / "copy_test" / system / "wav.scp")) == 2
     results = (recipe / "RESULTS.md").read_text()
-    for row in ("recordings", "wavernn", "wavernn_naive", "griffinlim"):
+    for row in ("recordings", "wavernn", "wavernn_naive", "griffinlim", "tts_wavernn", "tts_griffinlim"):
         assert re.search(rf"^\| {row} ", results, re.M), results
     assert "faster than torchaudio" in results and "faster than naive" in results, results
+    assert "## The vocoder" in results and "## Text to speech" in results and "mean absolute error" in results
     assert (recipe / "spectrograms.png").stat().st_size > 1000
+    assert (recipe / "tts_spectrograms.png").stat().st_size > 1000
     assert len(list((exp / "examples").glob("*.wav"))) == 4
+    tts = recipe / "exp" / "tts"
+    assert len(read_key_value(recipe / "data" / "train" / "durations")) > 0
+    for system in ("wavernn", "griffinlim"):
+        assert set(read_key_value(tts / "synth_test" / system / "wav.scp")) == set(
+            read_key_value(recipe / "data" / "test" / "text"))
+    # the one-command synthesis of the issue, with the recipe's model dir (its vocoder named inside)
+    wav = tmp_path / "x.wav"
+    proc = subprocess.run([f"{sys.prefix}/bin/speech", "synthesize", "The birch canoe slid on the smooth planks.",
+                           "-o", str(wav), "--model", str(tts)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sf.info(str(wav)).samplerate == 16000 and sf.info(str(wav)).duration > 1.0
