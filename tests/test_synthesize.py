@@ -85,7 +85,10 @@ def test_synthesize_errors_are_one_line_and_leave_no_wav(tiny_tts, tmp_path, cap
     wav = tmp_path / "x.wav"
     model = ["--model", str(tiny_tts)]
     fails_in_one_line(capsys, ["synthesize", "   ", "-o", str(wav), *model], "empty")
-    fails_in_one_line(capsys, ["synthesize", "☃ ☃", "-o", str(wav), *model], "nothing to pronounce")
+    assert main(["synthesize", "☃ ☃", "-o", str(wav), *model]) == 1
+    warning, error = capsys.readouterr().err.strip().splitlines()  # what was dropped, then why it fails
+    assert "dropped characters the frontend cannot read: '☃'" in warning
+    assert error.startswith("speech synthesize: error: ") and "nothing to pronounce" in error
     fails_in_one_line(capsys, ["synthesize", "Hello.", *model], "-o OUT.wav")
     fails_in_one_line(capsys, ["synthesize", "Hello.", "-o", str(wav), "--speed", "0", *model], "--speed 0")
     fails_in_one_line(capsys, ["synthesize", "Hello.", "-o", str(wav), "--model", str(tmp_path / "none")],
@@ -147,6 +150,7 @@ def test_plot_spectrograms_draws_the_token_boundaries(tiny_tts, tmp_path, capsys
     assert main(["plot-spectrograms", str(png), f"tts={out / 'a.wav'}", "--durations", f"tts={out}", "--utt",
                  "a"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()  # synthesize's log lines
     fails_in_one_line(capsys, ["plot-spectrograms", str(png), f"tts={out / 'a.wav'}", "--durations", f"tts={out}",
                                "--utt", "zz"], "no utterance 'zz'")
     fails_in_one_line(capsys, ["plot-spectrograms", str(png), f"tts={out / 'a.wav'}", "--durations", f"x={out}",

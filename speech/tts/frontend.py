@@ -54,6 +54,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 from num2words import num2words
 
 from speech.errors import SpeechError
+from speech.logs import setup_logging
 from speech.text.g2p import cmu_dictionary_stressed, cmu_phones, cmu_vowels, festival_g2p_stressed, strip_stress
 from speech.text.sentences import TITLES, ascii_fold
 
@@ -543,6 +544,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("texts", nargs="*", metavar="TEXT", help="text to read (each may hold several sentences)")
     p.add_argument("--file", type=Path, help="read the texts from this file, one a line")
     args = p.parse_args(argv)
+    setup_logging(None)  # warnings (dropped characters) to this run's stderr
     texts = list(args.texts)
     if args.file is not None:
         try:

@@ -43,6 +43,7 @@ import torch
 from speech.audio import save_audio_stream
 from speech.device import resolve_device
 from speech.errors import SpeechError
+from speech.logs import setup_logging
 from speech.fileio import read_key_value, write_key_value
 from speech.stage import write_done
 from speech.tts import frontend
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging(None)  # warnings (dropped characters) to this run's stderr
     if (args.text is None) == (args.text_file is None):
         raise SpeechError("give either TEXT or --text-file FILE")
     if args.text is not None and args.output is None:

@@ -38,6 +38,7 @@ from typing import Sequence
 from speech.alignment_score import Phone, read_ctm
 from speech.data.datadir import MEL_CONFIG, SPOKEN
 from speech.errors import SpeechError
+from speech.logs import setup_logging
 from speech.fileio import read_key_value, write_key_value
 from speech.hmm.align_hmm import frame_edges
 from speech.hmm.topology import SILENCE
@@ -267,6 +268,7 @@ def main(argv: list[str]) -> int:
                         "under the median (default 5)")
     p.add_argument("--force", action="store_true", help="redo even when complete")
     args = p.parse_args(argv)
+    setup_logging(None)  # warnings (dropped characters) to this run's stderr
     if args.max_deviations <= 0:
         raise SpeechError(f"--max-deviations {args.max_deviations}: give a positive number, e.g. 5")
     tts_durations(args.align_dir, args.data_dir, args.max_deviations, args.force)
