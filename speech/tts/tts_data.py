@@ -78,9 +78,6 @@ class TtsDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def n_mels(self) -> int:
-        return self.items[0][-1].shape[1]
-
     def mel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-bin mean and standard deviation of the log-mels, (n_mels,) each."""
         frames = np.concatenate([item[-1] for item in self.items])

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -227,9 +228,7 @@ def tts_durations(align_dir: Path, data_dir: Path, max_deviations: float = 5.0, 
     write_key_value(data_dir / DROPPED, dropped)
     write_key_value(data_dir / DURATIONS, durations_out)
     write_key_value(data_dir / TOKENS, tokens_out)
-    reasons: dict[str, int] = {}
-    for why in dropped.values():
-        reasons[why.split("(")[0]] = reasons.get(why.split("(")[0], 0) + 1
+    reasons = Counter(why.split("(")[0] for why in dropped.values())
     print(f"tts-durations: {len(tokens_out)} of {len(texts)} utterances of {data_dir} have durations; dropped "
           f"{len(dropped)}" + (f" ({', '.join(f'{n} {why}' for why, n in sorted(reasons.items()))})" if dropped else ""))
     return True
