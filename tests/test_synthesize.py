@@ -98,6 +98,11 @@ def test_synthesize_errors_are_one_line_and_leave_no_wav(tiny_tts, tmp_path, cap
     fails_in_one_line(capsys, ["synthesize", "--text-file", str(lines), "--out-dir", str(tmp_path / "out"), *model],
                       f"{lines}:2 (b)")
     assert not wav.exists() and not (tmp_path / "out").exists()
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    fails_in_one_line(capsys, ["synthesize", "--text-file", str(empty), "--out-dir", str(tmp_path / "out"), *model],
+                      "no lines")
+    assert not (tmp_path / "out").exists()
     asr_like = make_mel_dir(tmp_path / "m")  # a data dir, not a vocoder
     fails_in_one_line(capsys, ["synthesize", "Hello.", "-o", str(wav), *model, "--vocoder", str(asr_like)],
                       "not a trained model directory")

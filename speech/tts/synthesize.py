@@ -177,7 +177,9 @@ def read_text_file(path: Path) -> dict[str, list[list[Word | Pause]]]:
     """id -> sentences of a ``<id> text`` file, every line read by the frontend first."""
     if not path.is_file():
         raise SpeechError(f"{path}: no such file; give lines '<id> text'")
-    table = read_key_value(path, allow_empty_value=True)
+    table = read_key_value(path, allow_empty_value=True)  # a blank line is its one-line error
+    if not table:
+        raise SpeechError(f"{path}: no lines; give lines '<id> text'")
     lineno = {utt: k for k, utt in enumerate(table, 1)}
     return {utt: read_text(text, f"{path}:{lineno[utt]} ({utt})") for utt, text in table.items()}
 
