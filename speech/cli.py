@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, NoReturn
 
-from speech.errors import SpeechError
+from speech.errors import PREEMPTED_EXIT, Preempted, SpeechError
 from speech.logs import setup_logging
 
 # subcommand -> (module:function taking argv, one-line description)
@@ -23,6 +23,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "combine-data-dirs": ("speech.data.combine:main", "combine several data directories into one"),
     "perturb-speed": ("speech.data.perturb_speed:main", "copies of a data directory at several speeds (sox)"),
     "get-utt2dur": ("speech.data.utt2dur:main", "write utt2dur (utterance durations in seconds)"),
+    "launch": ("speech.jobs.launch:main", "one command as one job, here or on Slurm: --ngpu, --num-nodes, requeue"),
     "compute-fbank": ("speech.features.extract:main_fbank", "log-mel filterbank features to Kaldi ark/scp, N jobs"),
     "compute-mfcc": ("speech.features.extract:main_mfcc", "MFCC features to Kaldi ark/scp, N jobs"),
     "compute-mel": ("speech.tts.compute_mel:main", "TTS log-mel spectrograms (conf/tts/mel.yaml) to Kaldi ark/scp, N jobs"),
@@ -92,12 +93,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_main(func: Callable[[list[str]], int | None], argv: list[str], prog: str) -> int:
     """``func(argv)``'s exit code; a SpeechError (a problem with the input) is printed as one
-    line naming ``prog``, with code 1; Ctrl-C gives 130."""
+    line naming ``prog``, with code 1; Ctrl-C gives 130; a run stopped by a batch system's
+    signal after its checkpoint (Preempted) gives PREEMPTED_EXIT (75)."""
     try:
         return int(func(argv) or 0)
     except SpeechError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
+    except Preempted as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return PREEMPTED_EXIT
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

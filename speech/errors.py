@@ -21,3 +21,13 @@ class DataDirError(SpeechError):
 
 class JobError(SpeechError):
     """One or more parallel jobs of a stage failed; the message names their logs."""
+
+
+class Preempted(Exception):
+    """A run that stopped on request (a batch system's signal) after writing a checkpoint: not
+    a failure, the same command resumes it. ``speech`` exits with :data:`PREEMPTED_EXIT`, which
+    the Slurm job script of :mod:`speech.jobs.launch` takes as "requeue me"."""
+
+
+# EX_TEMPFAIL of sysexits.h: "temporary failure, try again later".
+PREEMPTED_EXIT = 75

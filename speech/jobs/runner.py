@@ -93,7 +93,16 @@ def _check(spec: JobSpec) -> None:
                           f"max_parallel={spec.max_parallel} (>= 0)")
 
 
-def _end_log(log: BinaryIO, code: int, start: float) -> None:
+def start_log(path: Path, argv: list[str]) -> BinaryIO:
+    """Open a job's log with its first lines, the command and the start time."""
+    log = open(path, "wb+")
+    log.write(f"# {shlex.join(argv)}\n# Started at {time.ctime()}\n".encode())
+    log.flush()
+    return log
+
+
+def end_log(log: BinaryIO, code: int, start: float) -> None:
+    """End a job's log with ``# Ended (code N) at <date>, elapsed time S seconds`` and close it."""
     log.seek(-1, os.SEEK_END)  # the job's output may lack its final newline
     if log.read(1) != b"\n":
         log.write(b"\n")
@@ -153,9 +162,7 @@ def _run_local(argvs: list[list[str]], logs: list[Path], max_parallel: int, num_
                     raise SystemExit(128 + signal.SIGTERM)  # what a shell reports for death by SIGTERM
                 while pending and len(running) < limit:
                     i = pending.popleft()
-                    log = open(logs[i], "wb+")
-                    log.write(f"# {shlex.join(argvs[i])}\n# Started at {time.ctime()}\n".encode())
-                    log.flush()
+                    log = start_log(logs[i], argvs[i])
                     start = time.time()
                     try:
                         proc = subprocess.Popen(argvs[i], stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -163,14 +170,14 @@ def _run_local(argvs: list[list[str]], logs: list[Path], max_parallel: int, num_
                     except OSError as e:  # e.g. no such program: the job fails as it would in a shell
                         log.write(f"{e}\n".encode())
                         codes[i] = 127
-                        _end_log(log, 127, start)
+                        end_log(log, 127, start)
                         continue
                     running[i] = (proc, start, log)
                 for i, (proc, start, log) in list(running.items()):
                     code = proc.poll()
                     if code is not None:
                         codes[i] = code if code >= 0 else 128 - code  # killed by signal N: 128+N, as in a shell
-                        _end_log(log, codes[i], start)
+                        end_log(log, codes[i], start)
                         del running[i]
                 if running:
                     time.sleep(0.05)

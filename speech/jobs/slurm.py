@@ -142,7 +142,7 @@ exit $code
 """
 
 
-def _exit_code(log: Path) -> int | None:
+def exit_code(log: Path) -> int | None:
     """The code on the log's last line ``# Ended (code N) ...``; None if it has no such line
     (the task was killed, cancelled or never started)."""
     try:
@@ -156,6 +156,39 @@ def _exit_code(log: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def submit_and_wait(argv: list[str], script: Path) -> None:
+    """Run ``argv``, an ``sbatch --wait --parsable ... script`` command, until the job ends;
+    a Ctrl-C cancels the job (without that it would run on). Raises SpeechError when the job
+    could not be submitted; how it ended is for its logs to say."""
+    if shutil.which(argv[0]) is None:
+        raise SpeechError(f"--cmd slurm: '{argv[0]}' not found; install Slurm's client tools, "
+                          "fix 'command' in the Slurm config, or use --cmd local")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job_id = ""
+    try:
+        job_id = proc.stdout.readline().split(";")[0].strip()  # printed at submission
+        _, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        if job_id:
+            subprocess.run(["scancel", job_id], check=False, capture_output=True)
+        raise
+    if not job_id:
+        raise SpeechError(f"sbatch could not submit {script}: {err.strip() or f'exit code {proc.returncode}'}\n"
+                          f"  command: {shlex.join(argv)}")
+
+
+def wait_for_logs(logs: list[Path]) -> list[int | None]:
+    """Each log's exit code (:func:`exit_code`), re-reading for up to LOG_SYNC_WAIT_S those
+    that a shared filesystem has not shown complete yet."""
+    codes = [exit_code(log) for log in logs]
+    deadline = time.monotonic() + LOG_SYNC_WAIT_S
+    while None in codes and time.monotonic() < deadline:
+        time.sleep(0.5)
+        codes = [code if code is not None else exit_code(log) for code, log in zip(codes, logs)]
+    return codes
+
+
 def run_array(
     argvs: list[list[str]], logs: list[Path], name: str, sbatch: list[str], max_parallel: int = 0, num_threads: int = 1
 ) -> list[int | None]:
@@ -165,9 +198,6 @@ def run_array(
     ``sbatch`` is the submit argv from :meth:`SlurmConf.sbatch_argv`. Returns each task's
     exit code, None for a task whose log has no end line (killed, cancelled, never ran).
     """
-    if shutil.which(sbatch[0]) is None:
-        raise SpeechError(f"--cmd slurm: '{sbatch[0]}' not found; install Slurm's client tools, "
-                          "fix 'command' in the Slurm config, or use --cmd local")
     for log in logs:  # a log left by an earlier run must not pass for this run's
         log.unlink(missing_ok=True)
     script = logs[0].parent / f"{name}.sbatch.sh"
@@ -175,25 +205,6 @@ def run_array(
         f.write(_script(argvs, logs, num_threads))
     prefix = str(logs[0].resolve())[: -len(".1.log")]
     array = f"1-{len(argvs)}" + (f"%{max_parallel}" if max_parallel > 0 else "")
-    argv = [*sbatch, "--wait", "--parsable", f"--array={array}", f"--job-name={name}",
-            f"--output={prefix.replace('%', '%%')}.%a.log", str(script)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    job_id = ""
-    try:
-        job_id = proc.stdout.readline().split(";")[0].strip()  # printed at submission
-        _, err = proc.communicate()
-    except BaseException:
-        # Interrupted (Ctrl-C): sbatch goes, but the array would run on without this.
-        proc.kill()
-        if job_id:
-            subprocess.run(["scancel", job_id], check=False, capture_output=True)
-        raise
-    if not job_id:
-        raise SpeechError(f"sbatch could not submit {script}: {err.strip() or f'exit code {proc.returncode}'}\n"
-                          f"  command: {shlex.join(argv)}")
-    codes = [_exit_code(log) for log in logs]
-    deadline = time.monotonic() + LOG_SYNC_WAIT_S
-    while None in codes and time.monotonic() < deadline:
-        time.sleep(0.5)
-        codes = [code if code is not None else _exit_code(log) for code, log in zip(codes, logs)]
-    return codes
+    submit_and_wait([*sbatch, "--wait", "--parsable", f"--array={array}", f"--job-name={name}",
+                     f"--output={prefix.replace('%', '%%')}.%a.log", str(script)], script)
+    return wait_for_logs(logs)

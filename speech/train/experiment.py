@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from speech.device import resolve_device
+from speech.errors import Preempted
 from speech.logs import setup_logging
 from speech.stage import read_done, write_done
 from speech.train.distributed import DistInfo, init_distributed, leave_distributed, rank_device
@@ -55,8 +56,12 @@ def start(exp: Path, device: str, num_threads: int) -> tuple[DistInfo, torch.dev
 
 def fit(trainer: Trainer, batches, exp: Path, dist: DistInfo) -> None:
     """Train to the end, then (rank 0) EXP_DIR/train.done with the best epoch, the seconds
-    and the history, and leave the process group."""
-    state = trainer.fit(batches)
+    and the history, and leave the process group (also when a stop signal ended the run)."""
+    try:
+        state = trainer.fit(batches)
+    except Preempted:
+        leave_distributed(dist)
+        raise
     if dist.is_main:
         write_done(exp / DONE, {"best_epoch": state.best_epoch, "best": state.best, "seconds": round(state.seconds, 1),
                                 "history": state.history})

@@ -13,6 +13,10 @@ resumed run to be identical to an uninterrupted one, the batches must be a funct
 (epoch, position) alone, as :class:`speech.data.sampler.BucketBatchSampler` and the seeded
 augmentation are; an iterable with ``set_start(k)`` skips k batches without loading them,
 any other is iterated past them.
+
+Stop signals: SIGUSR1 or SIGTERM during :meth:`Trainer.fit` (a batch system's warning before
+its time limit, a pre-emption) make every rank stop after the current update, write the
+checkpoint there and raise :class:`speech.errors.Preempted`; see :mod:`speech.train.stop_signals`.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from typing import Callable, Iterable
 import torch
 from tqdm import tqdm
 
-from speech.errors import SpeechError
+from speech.errors import Preempted, SpeechError
 from speech.fileio import atomic_path
 from speech.train.distributed import DistInfo, all_true, barrier, broadcast, gather
 from speech.train.schedule import SCHEDULES, LrSchedule
+from speech.train.stop_signals import StopRequest
 
 log = logging.getLogger("speech.train")
 
@@ -165,6 +170,7 @@ class Trainer:
         self.checkpoint_path = self.exp_dir / "checkpoint.pt"
         self.snapshot_dir = self.exp_dir / "snapshots"
         self.writer = None
+        self.stop = StopRequest()
 
     # -- checkpoints --------------------------------------------------------------------
     @staticmethod
@@ -317,9 +323,14 @@ class Trainer:
                 if self.writer:
                     self.writer.add_scalar("train/loss", st.epoch_loss / st.epoch_items, st.step)
                     self.writer.add_scalar("train/lr", self.schedule.lr, st.step)
-            if cfg.checkpoint_interval and st.step % cfg.checkpoint_interval == 0:
+            # every rank must stop at the same update: a signal may reach only some of them
+            stop = not all_true(self.stop.signum is None, self.dist, self.device)
+            if stop or (cfg.checkpoint_interval and st.step % cfg.checkpoint_interval == 0):
                 st.epoch_seconds = time.time() - t0
                 self.save_checkpoint()
+            if stop:
+                raise Preempted(f"stopped by a signal after update {st.step} (epoch {epoch}, batch {st.epoch_batches}) "
+                                f"with a checkpoint in {self.checkpoint_path}; the same command resumes")
         if pending:
             self._sync_grads()
             self._update()
@@ -426,11 +437,12 @@ class Trainer:
             random.seed(self.cfg.seed + self.dist.rank)
         self._open_tensorboard()
         try:
-            for epoch in range(self.state.epoch + 1, self.cfg.epochs + 1):
-                if self.state.stopped_early:
-                    break
-                metrics = self._train_epoch(train_batches, epoch)
-                self._end_epoch(epoch, metrics)
+            with self.stop.listening():
+                for epoch in range(self.state.epoch + 1, self.cfg.epochs + 1):
+                    if self.state.stopped_early:
+                        break
+                    metrics = self._train_epoch(train_batches, epoch)
+                    self._end_epoch(epoch, metrics)
             if self.cfg.average_best > 1 and not self.state.averaged:
                 if self.dist.is_main:
                     self._average_best()
