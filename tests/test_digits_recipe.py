@@ -4,6 +4,7 @@ layout), then `speech transcribe` on its model."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,10 @@ import yaml
 from support.recipes import make_scratch_recipe, run_recipe, wer_of, write_tiny_asr_config
 
 
-def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_digits(tmp_path_factory):
+    """The whole recipe on a tiny corpus with --cmd local: (recipe dir, scratch root)."""
+    tmp_path = tmp_path_factory.mktemp("digits")
     recipe = make_scratch_recipe(tmp_path, "digits")
     write_tiny_asr_config(tmp_path / "tiny.yaml", epochs=3)
     pipeline = "pipeline: {cmvn: speaker, norm_vars: true, delta_order: 2}\n"
@@ -26,7 +30,11 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
                       "--asr-config", str(tmp_path / "tiny.yaml"), "--mono-config", str(tmp_path / "mono.yaml"),
                       "--tri-config", str(tmp_path / "tri.yaml"), timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return recipe, tmp_path
 
+
+def test_tiny_recipe_end_to_end_then_transcribe(tiny_digits, tmp_path):
+    recipe, scratch = tiny_digits
     exp = recipe / "exp" / "blstm_ctc"
     for name in ("config.yaml", "model.safetensors", "tokens.txt", "train.done", "log/train.log"):
         assert (exp / name).is_file(), name
@@ -58,7 +66,7 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
 
     # re-running a finished recipe redoes nothing and succeeds
     again = run_recipe(recipe, "--stage", "1", "--stop-stage", "3", "--nj", "2", "--device", "cpu",
-                       "--asr-config", str(tmp_path / "tiny.yaml"), timeout=300)
+                       "--asr-config", str(scratch / "tiny.yaml"), timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "already trained" in again.stdout + again.stderr
 
@@ -124,6 +132,37 @@ def test_tiny_recipe_end_to_end_then_transcribe(tmp_path):
     assert (out / "long.srt").read_text().count(" --> ") == expected_cues
     vtt = (out / "long.vtt").read_text()
     assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == expected_cues
+
+
+def test_feature_and_training_stages_on_slurm_equal_local(tiny_digits, slurm_cluster, tmp_path):
+    """Stages 1-4 again with --cmd slurm (the feature arrays and the training job through the
+    local Slurm; decoding still runs in run.sh's process): the same features, weights,
+    hypotheses and WERs."""
+    import kaldiio
+    import numpy as np
+
+    local, scratch = tiny_digits
+    recipe = make_scratch_recipe(tmp_path, "digits")
+    for s in ("train", "dev", "test"):  # stage 0's tables (their wavs stay in the local run's corpus/)
+        (recipe / "data" / s).mkdir(parents=True)
+        for f in ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur"):
+            if (local / "data" / s / f).is_file():
+                shutil.copy(local / "data" / s / f, recipe / "data" / s / f)
+    proc = run_recipe(recipe, "--stage", "1", "--stop-stage", "4", "--nj", "2", "--device", "cpu", "--cmd", "slurm",
+                      "--asr-config", str(scratch / "tiny.yaml"), timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert list((recipe / "exp" / "make_fbank" / "train").glob("*.sbatch.sh"))  # the arrays went through Slurm
+    assert "Slurm job" in (recipe / "exp" / "blstm_ctc" / "log" / "launch.log").read_text()
+
+    for s in ("train", "dev", "test"):
+        a = dict(kaldiio.load_scp(str(local / "data" / s / "feats.scp")))
+        b = dict(kaldiio.load_scp(str(recipe / "data" / s / "feats.scp")))
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), s
+    exp_a, exp_b = local / "exp" / "blstm_ctc", recipe / "exp" / "blstm_ctc"
+    assert (exp_a / "model.safetensors").read_bytes() == (exp_b / "model.safetensors").read_bytes()
+    for decode in sorted(p.name for p in exp_a.glob("decode_*")):
+        assert (exp_a / decode / "text").read_text() == (exp_b / decode / "text").read_text(), decode
+        assert wer_of(exp_a / decode) == wer_of(exp_b / decode), decode
 
 
 def concatenate_with_pauses(wavs: list[str], out: Path, pause_s: float = 2.0) -> tuple[Path, list[tuple[float, float]]]:

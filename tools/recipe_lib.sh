@@ -14,6 +14,18 @@
 #                               $word_penalties with the lowest data/dev_mfcc WER (ties: the
 #                               smaller; the grid in exp/NAME/tune_dev, the pick in its
 #                               best_penalty), into exp/NAME/decode_SET, scored
+#   train_job LOG COMMAND..     a training COMMAND as one job of $cmd (speech launch): here, or one
+#                               Slurm job of $num_nodes nodes x $ngpu GPUs (a process a GPU, data
+#                               parallel), requeued after a time-limit warning; its output in LOG
+#   one_job LOG COMMAND..       any other heavy COMMAND as one job: one process, one GPU if $ngpu > 0
+train_job() {
+  local log=$1; shift
+  speech launch --cmd "$cmd" --ngpu "$ngpu" --num-nodes "$num_nodes" --log "$log" -- "$@"
+}
+one_job() {
+  local log=$1; shift
+  speech launch --cmd "$cmd" --ngpu "$([ "$ngpu" -gt 0 ] && echo 1 || echo 0)" --nproc 1 --log "$log" -- "$@"
+}
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 log() { echo "$(date '+%F %T') [stage $1] $2"; }
 # _compute_sets N KIND DESCRIPTION SET.. [-- OPTION..]: speech compute-KIND of each data/SET

@@ -9,6 +9,8 @@ stage=0           # first stage to run
 stop_stage=100    # last stage to run
 nj=2              # parallel jobs for data generation and features
 cmd=local         # local, or "slurm --mem 4G ..." (../../conf/slurm.conf, see path.sh)
+ngpu=0            # GPUs a training job asks for, per node (speech launch); more than one: data parallel
+num_nodes=1       # nodes a training job spans (Slurm)
 device=auto       # training/decoding device: cpu, cuda, auto
 hours=1.0         # hours of training speech to generate (dev/test scale with it)
 seed=0
@@ -18,7 +20,8 @@ mono_config=../../conf/hmm/mono_digits.yaml
 tri_config=../../conf/hmm/tri_digits.yaml
 adapt_tau=20      # align-hmm's second pass, means MAP-adapted per speaker (0: off)
 word_penalties="0 4 8 16"  # the GMM-HMMs' word insertion penalties tried on dev
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
+             [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
              [--adapt-tau T]
 stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev
@@ -49,7 +52,7 @@ fi
 
 if run_stage 3; then
   log 3 "training BLSTM-CTC in $exp (log: $exp/log/train.log)"
-  speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
+  train_job "$exp/log/launch.log" speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
     --exp-dir "$exp" --config "$asr_config" --device "$device"
 fi
 

@@ -15,6 +15,8 @@ stage=0           # first stage to run
 stop_stage=100    # last stage to run
 nj=2              # parallel jobs for speaking the corpus and for features
 cmd=local         # local, or "slurm --mem 4G ..." (../../conf/slurm.conf, see path.sh)
+ngpu=0            # GPUs a training job asks for, per node (speech launch); more than one: data parallel
+num_nodes=1       # nodes a training job spans (Slurm)
 hours=2.0         # hours of training speech to speak (at least)
 eval_utts=60      # dev and test sentences each (never in train)
 seed=0
@@ -27,7 +29,8 @@ mono_config=../../conf/hmm/mono.yaml   # Kaldi's train_mono.sh sizes
 tri_config=../../conf/hmm/tri.yaml     # train_deltas.sh's 2000 leaves, 10000 Gaussians
 tts_config=../../conf/tts/acoustic_small.yaml   # acoustic.yaml: the GPU size
 tts_exp=exp/tts
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--hours H] [--eval-utts N]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
+             [--hours H] [--eval-utts N]
              [--seed S] [--mel-config YAML] [--vocoder-config YAML] [--device cpu|cuda|auto]
              [--judge-model DIR] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
              [--tts-config YAML] [--tts-exp DIR]
@@ -64,14 +67,15 @@ fi
 
 if run_stage 2; then
   log 2 "training the vocoder ($vocoder_config) into $exp"
-  speech train-vocoder --train-dir data/train --dev-dir data/dev --exp-dir "$exp" --config "$vocoder_config" \
-    --device "$device"
+  train_job "$exp/log/launch.log" speech train-vocoder --train-dir data/train --dev-dir data/dev --exp-dir "$exp" \
+    --config "$vocoder_config" --device "$device"
 fi
 
 if run_stage 3; then
   log 3 "copy-synthesis of data/test: WaveRNN (folded, compiled), the same weights naively, Griffin-Lim"
-  speech vocode "$exp" data/test "$exp/copy_test/wavernn"
-  speech vocode "$exp" data/test "$exp/copy_test/wavernn_naive" --naive
+  one_job "$exp/log/vocode_wavernn.log" speech vocode "$exp" data/test "$exp/copy_test/wavernn"
+  one_job "$exp/log/vocode_naive.log" \
+    speech vocode "$exp" data/test "$exp/copy_test/wavernn_naive" --naive
   speech vocode "$exp" data/test "$exp/copy_test/griffinlim" --vocoder griffinlim
 fi
 
@@ -139,16 +143,16 @@ fi
 
 if run_stage 8; then
   log 8 "training the acoustic model ($tts_config) into $tts_exp (log: $tts_exp/log/train.log)"
-  speech train-tts --train-dir data/train --dev-dir data/dev --exp-dir "$tts_exp" --config "$tts_config" \
-    --vocoder "$exp" --device "$device"
+  train_job "$tts_exp/log/launch.log" speech train-tts --train-dir data/train --dev-dir data/dev --exp-dir "$tts_exp" \
+    --config "$tts_config" --vocoder "$exp" --device "$device"
 fi
 
 if run_stage 9; then
   for v in wavernn griffinlim; do
     log 9 "the test sentences from their text by $tts_exp and $([ $v = wavernn ] && echo "$exp" || echo Griffin-Lim)"
-    out="$tts_exp/synth_test/$v"
-    speech synthesize --text-file data/test/spoken --out-dir "$out" --model "$tts_exp" \
-      --vocoder "$([ $v = wavernn ] && echo "$exp" || echo griffinlim)"
+    out="$tts_exp/synth_test/$v" vocoder="$([ $v = wavernn ] && echo "$exp" || echo griffinlim)"
+    one_job "$tts_exp/log/synthesize_$v.log" \
+      speech synthesize --text-file data/test/spoken --out-dir "$out" --model "$tts_exp" --vocoder "$vocoder"
     cp data/test/text data/test/utt2spk data/test/spk2utt "$out/"
   done
 fi

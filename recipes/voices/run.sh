@@ -12,6 +12,8 @@ stage=0           # first stage to run
 stop_stage=100    # last stage to run
 nj=2              # parallel jobs for data generation and features
 cmd=local         # local, or "slurm --mem 4G ..." (../../conf/slurm.conf, see path.sh)
+ngpu=0            # GPUs a training job asks for, per node (speech launch); more than one: data parallel
+num_nodes=1       # nodes a training job spans (Slurm)
 device=auto       # training/decoding device: cpu, cuda, auto
 hours=3.0         # hours of training speech to generate (dev/test scale with it)
 seed=0
@@ -33,7 +35,8 @@ adapt_tau=10                          # align-hmm's second pass, MAP-adapted mea
 # Austen; chosen on a fortunes reference (make-align-ref --source fortunes --seed 1: kal+ked, 120
 # sentences): within 20 ms 80.9 % without, 84.0 % with one overall offset, 87.0 % with an offset per
 # pair (fitted on fortunes by kal and slt-hts instead: 85.5 %)
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--device cpu|cuda|auto]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
+             [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--lm-order N] [--tune-beam N] [--beam N] [--lm-weights W,W] [--word-scores S,S]
              [--epochs N] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
              [--word-penalties \"P P\"] [--align-utts N] [--adapt-tau T]
@@ -75,7 +78,7 @@ fi
 
 if run_stage 3; then
   log 3 "training BLSTM-CTC in $exp (log: $exp/log/train.log)"
-  speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
+  train_job "$exp/log/launch.log" speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
     --exp-dir "$exp" --config "$asr_config" --device "$device" trainer.epochs="$epochs"
 fi
 
