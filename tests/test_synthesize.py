@@ -79,6 +79,7 @@ def test_synthesize_cli_writes_one_wav_or_a_data_dir(tiny_tts, tmp_path):
     before = (out / "a.wav").stat().st_mtime_ns
     assert main(["synthesize", "--text-file", str(lines), "--out-dir", str(out), "--model", str(tiny_tts)]) == 0
     assert (out / "a.wav").stat().st_mtime_ns == before  # resumed: nothing to redo
+    assert json.loads((out / "synthesize.done").read_text()) == done  # ... and the speeds of the run that made them
 
 
 def test_synthesize_errors_are_one_line_and_leave_no_wav(tiny_tts, tmp_path, capsys):

@@ -45,7 +45,7 @@ from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.logs import setup_logging
 from speech.fileio import read_key_value, write_key_value
-from speech.stage import write_done
+from speech.stage import read_done, write_done
 from speech.tts import frontend
 from speech.tts.acoustic import AcousticModel
 from speech.tts.frontend import Pause, Token, Word
@@ -224,8 +224,9 @@ def main(argv: list[str]) -> int:
 def write_dir(tts: Synthesizer, jobs: dict[str, list[list[Word | Pause]]], out: Path) -> None:
     """OUT_DIR/<id>.wav of each job, and OUT_DIR as a data dir of them (wav.scp), with the
     tokens and predicted durations of every wav (tokens, durations: its sentences' in turn),
-    and synthesize.done: the real-time factors of the wavs made now. A wav already there
-    (from a killed run: each is renamed into place when complete) is kept."""
+    and synthesize.done: the real-time factors of the wavs made now (a re-run that makes none
+    leaves it as it was). A wav already there (from a killed run: each is renamed into place
+    when complete) is kept."""
     out.mkdir(parents=True, exist_ok=True)
     tokens, durations = read_tables(out)
     audio = 0.0
@@ -242,7 +243,9 @@ def write_dir(tts: Synthesizer, jobs: dict[str, list[list[Word | Pause]]], out: 
     write_key_value(out / "wav.scp", {utt: str((out / f"{utt}.wav").resolve()) for utt in jobs})
     total = sum(tts.seconds.values())
     rtf = {f"{k}_rtf": round(v / audio, 4) for k, v in (*tts.seconds.items(), ("total", total))} if audio else {}
-    write_done(out / DONE, {"utterances": len(jobs), "audio_seconds": round(audio, 2), **rtf})
+    # a re-run that made nothing keeps the real-time factors of the run that made the wavs
+    if audio or read_done(out / DONE) is None:
+        write_done(out / DONE, {"utterances": len(jobs), "audio_seconds": round(audio, 2), **rtf})
     log.info("%s: %d wavs%s", out, len(jobs), f", real-time factor {total / audio:.3f} for the {audio:.1f} s made now"
              if audio else "")
 
