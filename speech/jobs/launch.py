@@ -41,14 +41,7 @@ from speech.errors import PREEMPTED_EXIT, JobError, SpeechError
 from speech.fileio import atomic_write
 from speech.jobs.runner import JobSpec, end_log, parse_cmd, start_log
 from speech.jobs.slurm import SlurmConf, submit_and_wait, wait_for_logs
-
-# The code of a command that stopped on a signal after writing its checkpoint: "requeue me".
-STOPPED = PREEMPTED_EXIT
-
-
-def _thread_env(num_threads: int) -> dict[str, str]:
-    return {v: str(num_threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-
+from speech.jobs.threads import thread_env, thread_exports
 
 def torchrun_argv(command: list[str], nproc: int) -> list[str]:
     """``command`` as ``nproc`` ranks on this machine (torchrun picks a free rendezvous port)."""
@@ -63,7 +56,7 @@ def run_local(command: list[str], log_path: Path, nproc: int, num_threads: int) 
     argv = command if nproc == 1 else torchrun_argv(command, nproc)
     env = dict(os.environ)
     if nproc > 1:  # each rank with every core would slow the others down many times over
-        env.update(_thread_env(num_threads))
+        env.update(thread_env(num_threads))
     log = start_log(log_path, argv)
     start = time.time()
     try:
@@ -97,7 +90,7 @@ def job_script(command: list[str], log_path: Path, tasks: int, num_threads: int)
 # Slurm job written by speech launch. Its log (--open-mode=append) keeps every run of a requeued job.
 echo {shlex.quote('# ' + line)}
 echo "# Started at $(date) on $(hostname), Slurm job $SLURM_JOB_ID, restart ${{SLURM_RESTART_COUNT:-0}}"
-export {" ".join(f"{k}={v}" for k, v in _thread_env(num_threads).items())}
+{thread_exports(num_threads)}
 got=""
 # bash runs a trap only once the foreground command ends: so COMMAND runs in the background.
 trap 'got=USR1; kill -USR1 $child 2>/dev/null' USR1
@@ -110,8 +103,8 @@ while :; do
   kill -0 $child 2>/dev/null || break  # else wait was cut short by a trapped signal
 done
 [ -n "$(tail -c 1 {log})" ] && echo  # the command's output may lack its final newline
-if [ $code -eq {STOPPED} ] && [ "$got" != TERM ]; then
-  echo "# Stopped with a checkpoint (code {STOPPED}) at $(date), elapsed time $SECONDS seconds: requeueing"
+if [ $code -eq {PREEMPTED_EXIT} ] && [ "$got" != TERM ]; then
+  echo "# Stopped with a checkpoint (code {PREEMPTED_EXIT}) at $(date), elapsed time $SECONDS seconds: requeueing"
   trap - USR1 TERM  # the requeue ends this script with SIGTERM
   if scontrol requeue "$SLURM_JOB_ID"; then sleep 300; fi
   echo "# scontrol requeue failed (was the job submitted with --requeue?); run the stage again to resume"
@@ -164,9 +157,9 @@ def launch(command: list[str], log_path: str | os.PathLike, cmd: str = "local", 
               f"log: {log_path}", file=sys.stderr, flush=True)
         code = run_slurm(command, log_path, dataclasses.replace(spec, gpu=gpus), num_nodes, per_node, name,
                          stop_warning)
-    if code == STOPPED:
-        raise JobError(f"'{name}' stopped on a signal with a checkpoint (code {STOPPED}); run the stage again to "
-                       f"resume; see {log_path}")
+    if code == PREEMPTED_EXIT:
+        raise JobError(f"'{name}' stopped on a signal with a checkpoint (code {PREEMPTED_EXIT}); run the stage "
+                       f"again to resume; see {log_path}")
     if code != 0:
         raise JobError(f"'{name}' failed ({'no end line: killed or cancelled?' if code is None else f'code {code}'}); "
                        f"see {log_path}")

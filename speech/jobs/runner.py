@@ -23,6 +23,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from speech.errors import JobError, SpeechError
 from speech.jobs.slurm import SlurmConf, run_array
+from speech.jobs.threads import thread_env
 
 # How long stopped jobs get to end after SIGTERM before they are killed.
 _STOP_GRACE_SECONDS = 5.0
@@ -146,7 +147,7 @@ def _run_local(argvs: list[list[str]], logs: list[Path], max_parallel: int, num_
     if len(argvs) > 1:
         # Several CPU-heavy jobs on one machine slow each other down badly when each one uses
         # every core (measured: 15x on a BLSTM step); one thread per job is faster overall.
-        env.update({v: str(num_threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+        env.update(thread_env(num_threads))
     limit = max_parallel if max_parallel > 0 else len(argvs)
     codes = [0] * len(argvs)
     pending = deque(range(len(argvs)))

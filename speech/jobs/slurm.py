@@ -32,6 +32,7 @@ from pathlib import Path
 
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
+from speech.jobs.threads import thread_exports
 
 # The last line of a finished task's log, written by the task's own shell (see _script).
 _ENDED = re.compile(r"# Ended \(code (\d+)\) at ")
@@ -132,7 +133,7 @@ case "$SLURM_ARRAY_TASK_ID" in
 {chr(10).join(cases)}
   *) echo "no command for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;
 esac
-export OMP_NUM_THREADS={num_threads} MKL_NUM_THREADS={num_threads} OPENBLAS_NUM_THREADS={num_threads}
+{thread_exports(num_threads)}
 echo "# Started at $(date) on $(hostname), Slurm job ${{SLURM_ARRAY_JOB_ID}}_$SLURM_ARRAY_TASK_ID"
 "$@"
 code=$?
