@@ -26,7 +26,7 @@ def tiny_digits(tmp_path_factory):
                                         "max_iter_inc: 3}\n")
     (tmp_path / "tri.yaml").write_text(pipeline + "train: {num_iters: 3, realign_iters: [1], num_leaves: 150, "
                                        "total_gaussians: 300, max_iter_inc: 2, min_leaf_count: 20}\n")
-    proc = run_recipe(recipe, "--hours", "0.03", "--nj", "2", "--device", "cpu",
+    proc = run_recipe(recipe, "--hours", "0.03", "--nj", "2", "--decode-nj", "1", "--device", "cpu",
                       "--asr-config", str(tmp_path / "tiny.yaml"), "--mono-config", str(tmp_path / "mono.yaml"),
                       "--tri-config", str(tmp_path / "tri.yaml"), timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -135,9 +135,9 @@ def test_tiny_recipe_end_to_end_then_transcribe(tiny_digits, tmp_path):
 
 
 def test_feature_and_training_stages_on_slurm_equal_local(tiny_digits, slurm_cluster, tmp_path):
-    """Stages 1-4 again with --cmd slurm (the feature arrays and the training job through the
-    local Slurm; decoding still runs in run.sh's process): the same features, weights,
-    hypotheses and WERs."""
+    """Stages 1-4 again with --cmd slurm (the feature arrays, the training job and every
+    decoding, split into 3 jobs, through the local Slurm): the same features, weights,
+    hypotheses and WERs as the local run, which decoded in one job."""
     import kaldiio
     import numpy as np
 
@@ -148,11 +148,13 @@ def test_feature_and_training_stages_on_slurm_equal_local(tiny_digits, slurm_clu
         for f in ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur"):
             if (local / "data" / s / f).is_file():
                 shutil.copy(local / "data" / s / f, recipe / "data" / s / f)
-    proc = run_recipe(recipe, "--stage", "1", "--stop-stage", "4", "--nj", "2", "--device", "cpu", "--cmd", "slurm",
-                      "--asr-config", str(scratch / "tiny.yaml"), timeout=900)
+    proc = run_recipe(recipe, "--stage", "1", "--stop-stage", "4", "--nj", "2", "--decode-nj", "3", "--device", "cpu",
+                      "--cmd", "slurm", "--asr-config", str(scratch / "tiny.yaml"), timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list((recipe / "exp" / "make_fbank" / "train").glob("*.sbatch.sh"))  # the arrays went through Slurm
     assert "Slurm job" in (recipe / "exp" / "blstm_ctc" / "log" / "launch.log").read_text()
+    decode_logs = sorted((recipe / "exp" / "blstm_ctc" / "decode_test_wfst" / "log").glob("decode.*.log"))
+    assert len(decode_logs) == 3 and all("Slurm job" in p.read_text() for p in decode_logs), decode_logs
 
     for s in ("train", "dev", "test"):
         a = dict(kaldiio.load_scp(str(local / "data" / s / "feats.scp")))

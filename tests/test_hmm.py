@@ -315,3 +315,21 @@ def test_device_cuda_without_a_gpu_is_one_line(toy, tmp_path, capsys, stage):
             "align-hmm": ["align-hmm", str(root / "mono"), str(root / "test"), str(tmp_path / "ali")]}[stage]
     fails_in_one_line(capsys, [*argv, "--device", "cuda"], "no CUDA GPU is visible here")
     assert not (tmp_path / "exp" / "model.safetensors").exists()
+
+
+def test_decoding_and_alignment_in_jobs_equal_one_job(toy, tmp_path, capsys):
+    """decode-hmm in 3 jobs and align-hmm (with the per-speaker second pass) asked for 6 on
+    the test set's 4 speakers (so 4 jobs, split by speaker): every output file is one job's."""
+    root, _ = toy
+    test = str(root / "test")
+    for stage, nj, options in (("decode-hmm", 3, []), ("align-hmm", 6, ["--adapt-tau", "20"])):
+        one, split = tmp_path / stage / "nj1", tmp_path / stage / "split"
+        assert main([stage, str(root / "tri"), test, str(one), *options]) == 0
+        assert main([stage, str(root / "tri"), test, str(split), *options, "--nj", str(nj)]) == 0
+        jobs = min(nj, 4)
+        assert ("has 4 speakers; using --nj 4" in capsys.readouterr().err) == (nj > 4)
+        files = {str(p.relative_to(one)) for p in one.rglob("*") if p.is_file() and "log" not in p.parts}
+        assert {str(p.relative_to(split)) for p in split.rglob("*") if p.is_file() and "log" not in p.parts} == files
+        assert all((one / f).read_bytes() == (split / f).read_bytes() for f in files), stage
+        assert len(list((split / "log").glob("*.*.log"))) == jobs
+    assert len(list((tmp_path / "align-hmm" / "nj1" / "textgrid").glob("*.TextGrid"))) == 16

@@ -191,3 +191,18 @@ def test_slurm_failure_names_the_log_and_the_code(slurm_cluster, tmp_path):
         launch(["bash", "-c", "echo going wrong; exit 3"], log, cmd="slurm")
     text = log.read_text()
     assert "going wrong" in text and text.splitlines()[-1].startswith("# Ended (code 3)")
+
+
+def test_slurm_launch_asks_for_nodes_tasks_per_node_and_gpus(monkeypatch, tmp_path):
+    # This machine's Slurm has one node; what a two-node job asks of sbatch is checked here,
+    # and the srun tasks' ranks across nodes by test_trainer's SLURM_* mapping.
+    import speech.jobs.launch as launch_module
+
+    submitted = []
+    monkeypatch.setattr(launch_module, "submit_and_wait", lambda argv, script: submitted.append(argv))
+    monkeypatch.setattr(launch_module, "wait_for_logs", lambda logs: [0])
+    launch(["speech", "train-asr"], tmp_path / "log" / "t.log", cmd="slurm --mem 8G --gpu 1", ngpu=4, num_nodes=2)
+    (argv,) = submitted
+    assert {"--nodes=2", "--ntasks-per-node=4", "--gres=gpu:4", "--mem=8G", "--requeue",
+            "--signal=B:USR1@120"} <= set(argv), argv
+    assert "srun --kill-on-bad-exit=1 speech train-asr &" in Path(argv[-1]).read_text()

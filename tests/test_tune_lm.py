@@ -21,6 +21,7 @@ from speech.fileio import read_key_value
 from speech.lm.ngram import estimate, write_arpa
 from speech.text.tokenizer import CharTokenizer
 from speech.text.tokens import build_char_table
+from support.cli import fails_in_one_line
 from support.feature_dirs import make_asr_dirs
 from support.posteriors import ctc_frames, posteriors
 
@@ -198,3 +199,37 @@ def test_missing_inputs_and_conflicting_options_are_named(trained, tmp_path, cap
     assert "give it with --lm" in fails("decode-asr", dev, out, "--lexicon", lexicon, "--lm-params", params)
     assert "--nbest needs the lexicon beam search" in fails("decode-asr", dev, out, "--nbest", "2")
     assert "give 1 to 20" in fails("decode-asr", dev, out, *lm_args, "--nbest", "21")
+
+
+def _outputs(out):
+    """Every file under ``out`` except logs: relative path -> text."""
+    return {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*"))
+            if p.is_file() and "log" not in p.relative_to(out).parts}
+
+
+def test_decoding_tuning_and_alignment_in_3_jobs_equal_one_job(trained, tmp_path, capsys):
+    """decode-asr (greedy; lexicon + LM with n-best), tune-lm and align with --nj 3 over
+    dev's split (12 utterances by utterance): every output file as one job writes it."""
+    dirs, exp, lm, lexicon = trained
+    dev = str(dirs["dev"])
+    lm_args = ["--lexicon", str(lexicon), "--lm", str(lm)]
+    runs = {"greedy": ["decode-asr"], "lm": ["decode-asr", *lm_args, "--nbest", "3", "--lm-weight", "1.5"],
+            "tune": ["tune-lm", *lm_args, "--lm-weights", "0.5,1.5", "--word-scores", "-1,0,2"],
+            "align": ["align"]}
+    expected = {"greedy": {"text", "decoding.yaml"}, "lm": {"text", "nbest", "nbest_scores", "decoding.yaml"},
+                "tune": {"grid", "best.yaml"}, "align": {"ctm", "textgrid/spk0-u000.TextGrid"}}
+    for name, (stage, *options) in runs.items():
+        one, three = tmp_path / name / "nj1", tmp_path / name / "nj3"
+        assert main([stage, str(exp), dev, str(one), *options]) == 0
+        assert main([stage, str(exp), dev, str(three), *options, "--nj", "3"]) == 0
+        assert _outputs(three) == _outputs(one), name
+        assert expected[name] <= _outputs(one).keys(), _outputs(one).keys()
+        assert not (three / "split3").exists()  # the jobs' dirs are merged and gone
+        logs = sorted((three / "log").glob("*.[123].log"))
+        assert len(logs) == 3 and all("# Ended (code 0)" in p.read_text() for p in logs), logs
+    capsys.readouterr()
+    # a job that fails fails its stage, naming its log and exit code
+    err = fails_in_one_line(capsys, ["decode-asr", str(exp), dev, str(tmp_path / "bad"), "--nj", "2", "--graph",
+                                     str(tmp_path / "no_graph")], "2 of 2 'decode' jobs failed",
+                            str(tmp_path / "bad" / "log" / "decode.1.log"), "(code 1)")
+    assert "no_graph" in (tmp_path / "bad" / "log" / "decode.2.log").read_text(), err

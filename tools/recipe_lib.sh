@@ -10,7 +10,8 @@
 #                               data/SET's tables (features of one kind per data dir, as Kaldi
 #                               keeps data/SET_hires): the GMM-HMM's input
 #   hmm_decode N NAME SET..     GMM-HMM decoding of data/SET_mfcc by exp/NAME through its graph
-#                               exp/NAME/graph (speech make-graph-hmm), at the word penalty of
+#                               exp/NAME/graph (speech make-graph-hmm), $decode_nj jobs of $cmd,
+#                               at the word penalty of
 #                               $word_penalties with the lowest data/dev_mfcc WER (ties: the
 #                               smaller; the grid in exp/NAME/tune_dev, the pick in its
 #                               best_penalty), into exp/NAME/decode_SET, scored
@@ -18,6 +19,8 @@
 #                               Slurm job of $num_nodes nodes x $ngpu GPUs (a process a GPU, data
 #                               parallel), requeued after a time-limit warning; its output in LOG
 #   one_job LOG COMMAND..       any other heavy COMMAND as one job: one process, one GPU if $ngpu > 0
+#   gpu_cmd                     $cmd for the jobs of a stage that runs the acoustic model (decoding,
+#                               LM tuning, CTC alignment): each asks for one GPU if $ngpu > 0
 train_job() {
   local log=$1; shift
   speech launch --cmd "$cmd" --ngpu "$ngpu" --num-nodes "$num_nodes" --log "$log" -- "$@"
@@ -26,6 +29,7 @@ one_job() {
   local log=$1; shift
   speech launch --cmd "$cmd" --ngpu "$([ "$ngpu" -gt 0 ] && echo 1 || echo 0)" --nproc 1 --log "$log" -- "$@"
 }
+gpu_cmd() { if [ "$ngpu" -gt 0 ]; then echo "$cmd --gpu 1"; else echo "$cmd"; fi; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 log() { echo "$(date '+%F %T') [stage $1] $2"; }
 # _compute_sets N KIND DESCRIPTION SET.. [-- OPTION..]: speech compute-KIND of each data/SET
@@ -58,7 +62,7 @@ hmm_decode() {
   local n=$1 name=$2 p wer s best="" best_wer=""
   shift 2
   for p in $word_penalties; do
-    speech decode-hmm "exp/$name" data/dev_mfcc "exp/$name/tune_dev/penalty_$p" --graph "exp/$name/graph" \
+    speech decode-hmm "exp/$name" data/dev_mfcc "exp/$name/tune_dev/penalty_$p" --nj "$decode_nj" --cmd "$cmd" --graph "exp/$name/graph" \
       --word-penalty "$p"
     wer=$(speech score data/dev_mfcc "exp/$name/tune_dev/penalty_$p" | awk '/^%WER/ {print $2}')
     if [ -z "$best" ] || awk -v a="$wer" -v b="$best_wer" 'BEGIN {exit !(a < b)}'; then best=$p; best_wer=$wer; fi
@@ -67,7 +71,7 @@ hmm_decode() {
   log "$n" "word penalty $best (dev WER $best_wer among penalties $word_penalties)"
   for s in "$@"; do
     log "$n" "decoding data/${s}_mfcc with exp/$name (HCLG, word penalty $best)"
-    speech decode-hmm "exp/$name" "data/${s}_mfcc" "exp/$name/decode_$s" --graph "exp/$name/graph" --word-penalty "$best"
+    speech decode-hmm "exp/$name" "data/${s}_mfcc" "exp/$name/decode_$s" --nj "$decode_nj" --cmd "$cmd" --graph "exp/$name/graph" --word-penalty "$best"
     speech score "data/${s}_mfcc" "exp/$name/decode_$s"
   done
 }

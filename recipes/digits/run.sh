@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 stage=0           # first stage to run
 stop_stage=100    # last stage to run
 nj=2              # parallel jobs for data generation and features
+decode_nj=""       # jobs of decoding and alignment (a split of the data dir each; default: --nj)
 cmd=local         # local, or "slurm --mem 4G ..." (../../conf/slurm.conf, see path.sh)
 ngpu=0            # GPUs a training job asks for, per node (speech launch); more than one: data parallel
 num_nodes=1       # nodes a training job spans (Slurm)
@@ -20,7 +21,7 @@ mono_config=../../conf/hmm/mono_digits.yaml
 tri_config=../../conf/hmm/tri_digits.yaml
 adapt_tau=20      # align-hmm's second pass, means MAP-adapted per speaker (0: off)
 word_penalties="0 4 8 16"  # the GMM-HMMs' word insertion penalties tried on dev
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--decode-nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
              [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
              [--adapt-tau T]
@@ -30,6 +31,7 @@ stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy,
 . ../../tools/parse_options.sh
 . ./path.sh
 . ../../tools/recipe_lib.sh
+decode_nj=${decode_nj:-$nj}
 
 sets="train dev test"
 
@@ -59,13 +61,13 @@ fi
 if run_stage 4; then
   for s in dev test; do
     log 4 "greedy decoding of data/$s"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --device "$device"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --nj "$decode_nj" --cmd "$(gpu_cmd)" --device "$device"
     speech score "data/$s" "$exp/decode_$s"
     log 4 "lexicon-constrained beam search (word loop, no LM) of data/$s"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lexicon" --device "$device" --lexicon data/lang/lexicon.txt
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lexicon" --nj "$decode_nj" --cmd "$(gpu_cmd)" --device "$device" --lexicon data/lang/lexicon.txt
     speech score "data/$s" "$exp/decode_${s}_lexicon"
     log 4 "WFST search of data/$s through data/graph/TLG.fst (the same word loop, Kaldi's decoder)"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --device "$device" --graph data/graph
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --nj "$decode_nj" --cmd "$(gpu_cmd)" --device "$device" --graph data/graph
     speech score "data/$s" "$exp/decode_${s}_wfst"
   done
   log 4 "the search with the best dev WER -> $exp/decoding.yaml, what speech transcribe --model $exp uses"
@@ -97,8 +99,8 @@ if run_stage 8; then
   speech make-align-ref data/align_ref --source digits --num-utts 120 --seed "$seed"
   compute_mfcc_sets 8 align_ref
   compute_fbank_sets 8 align_ref
-  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref --adapt-tau "$adapt_tau"
-  speech align exp/blstm_ctc data/align_ref exp/blstm_ctc/align_ref
+  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref --nj "$decode_nj" --cmd "$cmd" --adapt-tau "$adapt_tau"
+  speech align exp/blstm_ctc data/align_ref exp/blstm_ctc/align_ref --nj "$decode_nj" --cmd "$(gpu_cmd)"
   {
     speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm --row "tri, phones" --header
     speech score-alignment data/align_ref/words.ctm exp/tri/align_ref/words.ctm --row "tri, words"

@@ -14,6 +14,7 @@ cd "$(dirname "$0")"
 stage=0           # first stage to run
 stop_stage=100    # last stage to run
 nj=2              # parallel jobs for speaking the corpus and for features
+decode_nj=""       # jobs of decoding and alignment (a split of the data dir each; default: --nj)
 cmd=local         # local, or "slurm --mem 4G ..." (../../conf/slurm.conf, see path.sh)
 ngpu=0            # GPUs a training job asks for, per node (speech launch); more than one: data parallel
 num_nodes=1       # nodes a training job spans (Slurm)
@@ -29,7 +30,7 @@ mono_config=../../conf/hmm/mono.yaml   # Kaldi's train_mono.sh sizes
 tri_config=../../conf/hmm/tri.yaml     # train_deltas.sh's 2000 leaves, 10000 Gaussians
 tts_config=../../conf/tts/acoustic_small.yaml   # acoustic.yaml: the GPU size
 tts_exp=exp/tts
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--decode-nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
              [--hours H] [--eval-utts N]
              [--seed S] [--mel-config YAML] [--vocoder-config YAML] [--device cpu|cuda|auto]
              [--judge-model DIR] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
@@ -44,6 +45,7 @@ stages: 0 data (the voice speaks the corpus)  1 log-mels  2 train the vocoder
 . ../../tools/parse_options.sh
 . ./path.sh
 . ../../tools/recipe_lib.sh
+decode_nj=${decode_nj:-$nj}
 
 sets="train dev test"
 
@@ -130,7 +132,7 @@ if run_stage 6; then
   speech train-tri data/train_mfcc data/lang_phone exp/mono exp/tri --config "$tri_config" --nj "$nj" --cmd "$cmd"
   for s in $sets; do
     # no boundary offsets: those of recipes/voices learn festival's labelling, not this voice's
-    speech align-hmm exp/tri "data/${s}_mfcc" "exp/tri/align_$s"
+    speech align-hmm exp/tri "data/${s}_mfcc" "exp/tri/align_$s" --nj "$decode_nj" --cmd "$cmd"
   done
 fi
 

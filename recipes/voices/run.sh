@@ -11,6 +11,7 @@ cd "$(dirname "$0")"
 stage=0           # first stage to run
 stop_stage=100    # last stage to run
 nj=2              # parallel jobs for data generation and features
+decode_nj=""       # jobs of decoding and alignment (a split of the data dir each; default: --nj)
 cmd=local         # local, or "slurm --mem 4G ..." (../../conf/slurm.conf, see path.sh)
 ngpu=0            # GPUs a training job asks for, per node (speech launch); more than one: data parallel
 num_nodes=1       # nodes a training job spans (Slurm)
@@ -35,7 +36,7 @@ adapt_tau=10                          # align-hmm's second pass, MAP-adapted mea
 # Austen; chosen on a fortunes reference (make-align-ref --source fortunes --seed 1: kal+ked, 120
 # sentences): within 20 ms 80.9 % without, 84.0 % with one overall offset, 87.0 % with an offset per
 # pair (fitted on fortunes by kal and slt-hts instead: 85.5 %)
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--decode-nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
              [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--lm-order N] [--tune-beam N] [--beam N] [--lm-weights W,W] [--word-scores S,S]
              [--epochs N] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
@@ -47,6 +48,7 @@ stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3
 . ../../tools/parse_options.sh
 . ./path.sh
 . ../../tools/recipe_lib.sh
+decode_nj=${decode_nj:-$nj}
 
 sets="train dev test real"
 eval_sets="dev test real"
@@ -84,18 +86,18 @@ fi
 
 if run_stage 4; then
   log 4 "tuning the LM weight and word score of the lexicon search on dev"
-  speech tune-lm "$exp" data/dev "$exp/tune_lm" --lexicon data/lang/lexicon.txt --lm "$lm" --beam-size "$tune_beam" \
+  speech tune-lm "$exp" data/dev "$exp/tune_lm" --nj "$decode_nj" --cmd "$(gpu_cmd)" --lexicon data/lang/lexicon.txt --lm "$lm" --beam-size "$tune_beam" \
     --lm-weights "$lm_weights" --word-scores "$word_scores" --device "$device"
   for s in $eval_sets; do
     log 4 "greedy decoding of data/$s"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --device "$device"
+    speech decode-asr "$exp" "data/$s" "$exp/decode_$s" --nj "$decode_nj" --cmd "$(gpu_cmd)" --device "$device"
     speech score "data/$s" "$exp/decode_$s"
     log 4 "lexicon beam search with the ${lm_order}-gram LM (flashlight, tuned weights) of data/$s"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lm" --device "$device" --lexicon data/lang/lexicon.txt \
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_lm" --nj "$decode_nj" --cmd "$(gpu_cmd)" --device "$device" --lexicon data/lang/lexicon.txt \
       --lm "$lm" --lm-params "$exp/tune_lm/best.yaml" --beam-size "$beam"
     speech score "data/$s" "$exp/decode_${s}_lm"
     log 4 "WFST search of data/$s through data/graph/TLG.fst (the same lexicon, LM and weights, Kaldi's decoder)"
-    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --device "$device" --graph data/graph \
+    speech decode-asr "$exp" "data/$s" "$exp/decode_${s}_wfst" --nj "$decode_nj" --cmd "$(gpu_cmd)" --device "$device" --graph data/graph \
       --lm-params "$exp/tune_lm/best.yaml"
     speech score "data/$s" "$exp/decode_${s}_wfst"
   done
@@ -134,14 +136,14 @@ if run_stage 8; then
   speech make-align-ref data/align_slt --num-utts $((align_utts / 2)) --seed "$seed" --voices slt-hts
   compute_mfcc_sets 8 align_ref align_fit align_slt
   compute_fbank_sets 8 align_ref
-  speech align-hmm exp/tri data/align_fit_mfcc exp/tri/align_fit --adapt-tau "$adapt_tau"
+  speech align-hmm exp/tri data/align_fit_mfcc exp/tri/align_fit --nj "$decode_nj" --cmd "$cmd" --adapt-tau "$adapt_tau"
   speech fit-boundary-offsets data/align_fit/phones.ctm exp/tri/align_fit/phones.ctm exp/tri/boundary_offsets.yaml
   offsets="--boundary-offsets exp/tri/boundary_offsets.yaml"
-  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref --adapt-tau "$adapt_tau"
-  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref_offsets --adapt-tau "$adapt_tau" $offsets
-  speech align-hmm exp/tri data/align_slt_mfcc exp/tri/align_slt --adapt-tau "$adapt_tau"
-  speech align-hmm exp/tri data/align_slt_mfcc exp/tri/align_slt_offsets --adapt-tau "$adapt_tau" $offsets
-  speech align "$exp" data/align_ref "$exp/align_ref" --device "$device"
+  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref --nj "$decode_nj" --cmd "$cmd" --adapt-tau "$adapt_tau"
+  speech align-hmm exp/tri data/align_ref_mfcc exp/tri/align_ref_offsets --nj "$decode_nj" --cmd "$cmd" --adapt-tau "$adapt_tau" $offsets
+  speech align-hmm exp/tri data/align_slt_mfcc exp/tri/align_slt --nj "$decode_nj" --cmd "$cmd" --adapt-tau "$adapt_tau"
+  speech align-hmm exp/tri data/align_slt_mfcc exp/tri/align_slt_offsets --nj "$decode_nj" --cmd "$cmd" --adapt-tau "$adapt_tau" $offsets
+  speech align "$exp" data/align_ref "$exp/align_ref" --nj "$decode_nj" --cmd "$(gpu_cmd)" --device "$device"
   {
     speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref/phones.ctm --row "tri, phones" --header
     speech score-alignment data/align_ref/phones.ctm exp/tri/align_ref_offsets/phones.ctm --row "tri + offsets, phones"

@@ -10,7 +10,8 @@ path through the transcript's tokens) and writes
 
 A word spans its tokens' frames; its confidence is the mean posterior of those tokens on
 the path. Utterances that cannot be aligned (a transcript with more tokens than the audio
-has output frames) are reported and left out.
+has output frames) are reported and left out. With ``--nj N`` (and ``--cmd``), N jobs align
+DATA_DIR/splitN's parts and their outputs are merged (:mod:`speech.data.split_stage`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from speech.alignment import TimeSpan, ctm_lines, textgrid
 from speech.asr.dataset import FeatureDataset
 from speech.asr.inference import feature_loader, run_model
 from speech.asr.model_dir import load_model_dir
+from speech.data import split_stage
 from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key, read_key_value
@@ -91,15 +93,20 @@ def main(argv: list[str]) -> int:
     p.add_argument("out_dir", type=Path, help="output directory (ctm, textgrid/)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--max-frames", type=int, default=40000, help="padded frames per batch")
+    split_stage.add_options(p)
     args = p.parse_args(argv)
 
-    setup_logging(args.out_dir / "log" / "align.log")
-    device = resolve_device(args.device)
-    loaded = load_model_dir(args.model_dir, device)
     if not (args.data_dir / "text").is_file():
         raise SpeechError(f"{args.data_dir}/text: missing; alignment needs the transcripts")
-    text = read_key_value(args.data_dir / "text", allow_empty_value=True)
-    dataset = FeatureDataset(args.data_dir, loaded.frontend)
+    dirs = split_stage.work_dirs("align", argv, args, args.data_dir, args.out_dir, merge, "align")
+    if dirs is None:
+        return report(args.data_dir, args.out_dir)
+    data_dir, out_dir = dirs
+    setup_logging(out_dir / "log" / "align.log")
+    device = resolve_device(args.device)
+    loaded = load_model_dir(args.model_dir, device)
+    text = read_key_value(data_dir / "text", allow_empty_value=True)
+    dataset = FeatureDataset(data_dir, loaded.frontend)
     frame_seconds = loaded.cfg.features.frame_shift_ms / 1000 * loaded.cfg.model.subsample
     unknown = unknown_words(loaded.tokenizer, text)
     if unknown:
@@ -110,7 +117,6 @@ def main(argv: list[str]) -> int:
                     "are unreliable), e.g. %s", len(unknown), args.model_dir / "tokens.txt", examples)
     ctm: dict[str, list[str]] = {}
     grids: dict[str, str] = {}
-    failed = 0
     for batch, log_probs, out_lengths in run_model(loaded.model, feature_loader(dataset, args.max_frames), device):
         for i, utt in enumerate(batch.utt_ids):
             try:
@@ -118,19 +124,35 @@ def main(argv: list[str]) -> int:
                                     frame_seconds)
             except SpeechError as e:
                 log.warning("%s: not aligned: %s", utt, e)
-                failed += 1
                 continue
             ctm[utt] = ctm_lines(utt, words)
             seconds = float(batch.feat_lengths[i]) * loaded.cfg.features.frame_shift_ms / 1000
             grids[utt] = textgrid({"words": words}, seconds)
-    if not ctm:
-        raise SpeechError(f"{args.data_dir}: no utterance could be aligned (see {args.out_dir}/log/align.log)")
+    # a job's part may hold no alignable utterance; the whole set is judged after the merge
+    if not ctm and args.job is None:
+        raise SpeechError(f"{data_dir}: no utterance could be aligned (see {out_dir}/log/align.log)")
     for utt, grid in grids.items():
-        with atomic_write(args.out_dir / "textgrid" / f"{utt}.TextGrid") as f:
+        with atomic_write(out_dir / "textgrid" / f"{utt}.TextGrid") as f:
             f.write(grid)
-    with atomic_write(args.out_dir / "ctm") as f:
+    with atomic_write(out_dir / "ctm") as f:
         for utt in sorted(ctm, key=kaldi_sort_key):
             f.writelines(line + "\n" for line in ctm[utt])
-    print(f"speech align: {len(ctm)} utterances -> {args.out_dir}/ctm and {args.out_dir}/textgrid/"
-          + (f"; {failed} could not be aligned (see {args.out_dir}/log/align.log)" if failed else ""))
+    return 0 if args.job is not None else report(data_dir, out_dir)
+
+
+def merge(job_dirs: list[Path], out_dir: Path) -> None:
+    split_stage.merge_lines(job_dirs, out_dir, "ctm")
+    split_stage.merge_files(job_dirs, out_dir, "textgrid")
+
+
+def report(data_dir: Path, out_dir: Path) -> int:
+    """Print how many utterances of DATA_DIR OUT_DIR/ctm aligned (one with an empty transcript
+    has no line and counts as aligned); SpeechError when none."""
+    text = read_key_value(data_dir / "text", allow_empty_value=True)
+    in_ctm = {line.split(maxsplit=1)[0] for line in (out_dir / "ctm").read_text(encoding="utf-8").splitlines()}
+    failed = sum(1 for utt, words in text.items() if words and utt not in in_ctm)
+    if failed == len(text):
+        raise SpeechError(f"{data_dir}: no utterance could be aligned (see {out_dir}/log/align*.log)")
+    print(f"speech align: {len(text) - failed} utterances -> {out_dir}/ctm and {out_dir}/textgrid/"
+          + (f"; {failed} could not be aligned (see {out_dir}/log/align*.log)" if failed else ""))
     return 0

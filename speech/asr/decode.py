@@ -16,6 +16,10 @@ models always search a lexicon (their own by default). Writes DECODE_DIR/text (K
 Every decode dir also gets DECODE_DIR/decoding.yaml, the search it was made with (lexicon,
 LM or graph, beam and weights); ``speech pick-decoding`` copies the one with the best dev
 WER into the model dir. Every file is written atomically.
+
+With ``--nj N`` (and ``--cmd``), N jobs decode DATA_DIR/splitN's parts
+(:mod:`speech.data.split_stage`) and their outputs are merged: the same text and n-best as
+one job.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from speech.asr.inference import feature_loader, run_model
 from speech.asr.lexicon_search import Hypothesis, LexiconBeamSearch
 from speech.asr.model_dir import load_model_dir
 from speech.asr.search import DECODING, DecodingSetup, load_lm_params
+from speech.data import split_stage
 from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import atomic_write, kaldi_sort_key, write_key_value
@@ -80,6 +85,7 @@ def main(argv: list[str]) -> int:
                    help="LM weight and word score from this file (speech tune-lm's OUT_DIR/best.yaml)")
     p.add_argument("--nbest", type=int, help="also write the N best hypotheses (lexicon search only)")
     p.add_argument("--graph", type=Path, help="WFST search through GRAPH/TLG.fst (speech make-graph) instead")
+    split_stage.add_options(p)
     args = p.parse_args(argv)
 
     lm_weight, word_score = lm_weights(args)
@@ -87,10 +93,15 @@ def main(argv: list[str]) -> int:
     if args.nbest is not None and not 1 <= args.nbest <= args.beam_size:
         raise SpeechError(f"--nbest {args.nbest}: give 1 to {args.beam_size} (--beam-size); the search keeps "
                           "no more hypotheses than its beam")
-    setup_logging(args.decode_dir / "log" / "decode.log")
+    dirs = split_stage.work_dirs("decode-asr", argv, args, args.data_dir, args.decode_dir, merge, "decode")
+    if dirs is None:
+        setup.save(args.decode_dir / DECODING)
+        return 0
+    data_dir, decode_dir = dirs
+    setup_logging(decode_dir / "log" / "decode.log")
     device = resolve_device(args.device)
     loaded = load_model_dir(args.model_dir, device)
-    dataset = FeatureDataset(args.data_dir, loaded.frontend)
+    dataset = FeatureDataset(data_dir, loaded.frontend)
     search = setup.make(loaded.tokenizer, args.model_dir)
     if args.nbest is not None and not isinstance(search, LexiconBeamSearch):
         raise SpeechError("--nbest needs the lexicon beam search: add --lexicon LANG_DIR/lexicon.txt "
@@ -106,11 +117,18 @@ def main(argv: list[str]) -> int:
             nbest.update(zip(batch.utt_ids, lists))
             hyps.update((utt, hs[0].words if hs else "") for utt, hs in zip(batch.utt_ids, lists))
     if args.nbest is not None:
-        write_nbest(args.decode_dir, nbest)
-    write_key_value(args.decode_dir / "text", hyps)
-    setup.save(args.decode_dir / DECODING)
+        write_nbest(decode_dir, nbest)
+    write_key_value(decode_dir / "text", hyps)
+    setup.save(decode_dir / DECODING)
     audio_seconds = sum(dataset.lengths) * loaded.cfg.features.frame_shift_ms / 1000
     elapsed = time.time() - t0
     log.info("decoded %d utterances (%.1f s of audio) in %.1f s (RTF %.3f) -> %s", len(hyps), audio_seconds,
-             elapsed, elapsed / max(audio_seconds, 1e-9), args.decode_dir / "text")
+             elapsed, elapsed / max(audio_seconds, 1e-9), decode_dir / "text")
     return 0
+
+
+def merge(job_dirs: list[Path], decode_dir: Path) -> None:
+    """The jobs' text and n-best lists in one decode dir (n-best keys are ``<utt>-<rank>``)."""
+    split_stage.merge_lines(job_dirs, decode_dir, "text")
+    for name in ("nbest", "nbest_scores"):
+        split_stage.merge_lines(job_dirs, decode_dir, name, key=lambda line: line.split(maxsplit=1)[0].rsplit("-", 1)[0])

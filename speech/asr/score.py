@@ -26,7 +26,7 @@ token ids), e.g. the dev-set CER during training.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Hashable, Mapping, Sequence
 
@@ -76,6 +76,10 @@ class ErrorStats:
             f"%{name} {self.error_rate:.2f} [ {self.errors} / {self.ref_words}, "
             f"{self.ins} ins, {self.dels} del, {self.subs} sub ]"
         )
+
+    def __add__(self, other: ErrorStats) -> ErrorStats:
+        """The counts of both sets of utterances (every count is a sum over utterances)."""
+        return ErrorStats(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
     def ser_line(self) -> str:
         """``%SER 12.34 [ 12 / 100 ]``."""

@@ -18,7 +18,9 @@ optional silence between them, every pronunciation; :mod:`speech.hmm.align`) and
   millisecond, and the durations those times on the nearest frames.
 
 An utterance no path fits (too short for its transcript, or lost from the beam even at the
-retry beam) is reported and left out. Every file is written atomically.
+retry beam) is reported and left out. Every file is written atomically. With ``--nj N`` (and
+``--cmd``), N jobs align DATA_DIR/splitN's parts, split by speaker (CMVN and adaptation are
+per speaker), and their outputs are merged (:mod:`speech.data.split_stage`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from speech.alignment import TimeSpan, ctm_lines, textgrid
 from speech.boundary_offsets import BoundaryOffsets
+from speech.data import split_stage
 from speech.data.datadir import DataDir
 from speech.device import resolve_device
 from speech.errors import SpeechError
@@ -147,10 +150,11 @@ def frame_edges(starts: list[float], num_frames: int, shift: float) -> list[int]
 
 
 def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu", adapt_tau: float = 0.0,
-              offsets: BoundaryOffsets | None = None) -> int:
+              offsets: BoundaryOffsets | None = None, allow_none: bool = False) -> int:
     """Write OUT_DIR (see the module docstring); returns the number of utterances aligned.
     adapt_tau > 0: a second pass per speaker (:func:`align_speaker`); offsets: each phone
-    boundary moved by minus its offset (:meth:`BoundaryOffsets.correct`)."""
+    boundary moved by minus its offset (:meth:`BoundaryOffsets.correct`); allow_none: no
+    aligned utterance is not an error (one job's part of the data)."""
     system = load_system(model_dir).to(resolve_device(device))
     check_features(data_dir, system.cfg.features, model_dir)
     texts = read_transcripts(data_dir)
@@ -196,7 +200,7 @@ def align_dir(model_dir: Path, data_dir: Path, out_dir: Path, device: str = "cpu
         grids[utt] = textgrid({"words": w_spans, "phones": p_spans}, len(x) * shift)
     if failed:
         log.warning("%d utterances could not be aligned (e.g. %s); left out", len(failed), failed[0])
-    if not logliks:
+    if not logliks and not allow_none:
         raise SpeechError(f"{data_dir}: no utterance could be aligned; are the transcripts those of the audio?")
     for utt, grid in grids.items():
         with atomic_write(out_dir / "textgrid" / f"{utt}.TextGrid") as f:
@@ -230,10 +234,27 @@ def main(argv: list[str]) -> int:
                         "with this prior weight in frames (Kaldi's gmm-adapt-map --mean-tau; 0: one pass)")
     p.add_argument("--boundary-offsets", type=Path, metavar="YAML",
                    help="move each phone boundary by minus its kind's offset (speech fit-boundary-offsets)")
+    split_stage.add_options(p)
     args = p.parse_args(argv)
     if args.adapt_tau < 0:
         raise SpeechError(f"--adapt-tau {args.adapt_tau}: give 0 (no adaptation) or a positive prior weight, e.g. 20")
     offsets = None if args.boundary_offsets is None else BoundaryOffsets.load(args.boundary_offsets)
-    setup_logging(args.out_dir / "log" / "align.log")
-    align_dir(args.model_dir, args.data_dir, args.out_dir, args.device, args.adapt_tau, offsets)
+    dirs = split_stage.work_dirs("align-hmm", argv, args, args.data_dir, args.out_dir, merge, "align",
+                                 by_speaker=True)
+    if dirs is None:
+        if not (args.out_dir / "loglik").read_text(encoding="utf-8").strip():
+            raise SpeechError(f"{args.data_dir}: no utterance could be aligned (see {args.out_dir}/log/align.*.log); "
+                              "are the transcripts those of the audio?")
+        return 0
+    setup_logging(dirs[1] / "log" / "align.log")
+    align_dir(args.model_dir, *dirs, args.device, args.adapt_tau, offsets, allow_none=args.job is not None)
     return 0
+
+
+def merge(job_dirs: list[Path], out_dir: Path) -> None:
+    for name in ("phones.ctm", "words.ctm", "phones", "durations", "loglik"):
+        split_stage.merge_lines(job_dirs, out_dir, name)
+    split_stage.merge_lines(job_dirs, out_dir, ADDED_LEXICON, unique=True)
+    split_stage.merge_files(job_dirs, out_dir, "textgrid")
+    for name in ("frame_shift", OFFSETS):
+        split_stage.copy_first(job_dirs, out_dir, name)

@@ -7,6 +7,8 @@ this model's), else HCLG (:mod:`speech.hmm.graph`) built here from the model's l
 by the acoustic scale, go to kaldi-decoder's FasterDecoder as one matrix per utterance (a
 Python decodable would be ~50x slower). Writes DECODE_DIR/text (``<utt> words``, scored by
 ``speech score``) and a log with the real-time factor; every file is written atomically.
+With ``--nj N`` (and ``--cmd``), N jobs decode DATA_DIR/splitN's parts, split by speaker for
+the per-speaker CMVN, and their texts are merged (:mod:`speech.data.split_stage`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import time
 from pathlib import Path
 
+from speech.data import split_stage
 from speech.device import resolve_device
 from speech.errors import SpeechError
 from speech.fileio import write_key_value
@@ -108,14 +111,20 @@ def main(argv: list[str]) -> int:
                    help="cost per word in the graph, against insertions (default: the model's decode.word_penalty, 0)")
     p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads for the likelihoods")
     p.add_argument("--device", default="cpu", help="where the GMM likelihoods are computed: cpu, cuda, cuda:N, auto")
+    split_stage.add_options(p)
     args = p.parse_args(argv)
     if args.beam is not None and args.beam <= 0 or args.acoustic_scale is not None and args.acoustic_scale <= 0:
         raise SpeechError("--beam and --acoustic-scale must be positive")
+    dirs = split_stage.work_dirs("decode-hmm", argv, args, args.data_dir, args.decode_dir,
+                                 lambda jobs, out: split_stage.merge_lines(jobs, out, "text"), "decode",
+                                 by_speaker=True)
+    if dirs is None:
+        return 0
     import torch
 
     torch.set_num_threads(max(1, args.num_threads))
-    setup_logging(args.decode_dir / "log" / "decode.log")
-    decode_dir(args.model_dir, args.data_dir, args.decode_dir, args.lexicon, args.lm, args.beam, args.acoustic_scale,
+    setup_logging(dirs[1] / "log" / "decode.log")
+    decode_dir(args.model_dir, *dirs, args.lexicon, args.lm, args.beam, args.acoustic_scale,
                args.word_penalty, args.graph, args.device)
     return 0
 

@@ -38,6 +38,8 @@ def make_feature_dir(path: Path, num_utts: int, seed: int, use_energy: bool = Fa
     write_key_value(path / "utt2num_frames", frames)
     write_key_value(path / "text", text)
     write_key_value(path / "utt2spk", utt2spk)
+    # a data dir names its audio; these features were made from none, and nothing reads it
+    write_key_value(path / "wav.scp", {utt: str(path / "wav" / f"{utt}.wav") for utt in utt2spk})
     save_config(FeatureConfig(num_mel_bins=DIM, use_energy=use_energy), path / FEATURE_CONFIG)
     return path
 
