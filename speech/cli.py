@@ -22,6 +22,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "split-data-dir": ("speech.data.split:main", "split a data directory into N parts (by speaker or utterance)"),
     "combine-data-dirs": ("speech.data.combine:main", "combine several data directories into one"),
     "perturb-speed": ("speech.data.perturb_speed:main", "copies of a data directory at several speeds (sox)"),
+    "augment-data-dir": ("speech.data.augment_data_dir:main",
+                         "render a data dir again as pseudo-speakers in drawn rooms, noise and channels"),
     "get-utt2dur": ("speech.data.utt2dur:main", "write utt2dur (utterance durations in seconds)"),
     "launch": ("speech.jobs.launch:main", "one command as one job, here or on Slurm: --ngpu, --num-nodes, requeue"),
     "compute-fbank": ("speech.features.extract:main_fbank", "log-mel filterbank features to Kaldi ark/scp, N jobs"),
