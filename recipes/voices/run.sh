@@ -44,7 +44,7 @@ help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--decode-nj N] [-
 stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
         4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score; pick the best on dev
         5 MFCC, phone lexicon  6 monophone GMM-HMM, HCLG, decode  7 triphones, HCLG, decode
-        8 phone/word alignment accuracy (HMM and CTC aligners)  9 RESULTS.md"
+        8 phone/word alignment accuracy (HMM and CTC aligners)  9 PocketSphinx on data/real, RESULTS.md"
 . ../../tools/parse_options.sh
 . ./path.sh
 . ../../tools/recipe_lib.sh
@@ -164,9 +164,16 @@ if run_stage 8; then
 fi
 
 if run_stage 9; then
+  log 9 "the reference on data/real: PocketSphinx's US-English model, trained on real speech (tools/bench/pocketsphinx_wer.py)"
+  mkdir -p exp/pocketsphinx
+  python ../../tools/bench/pocketsphinx_wer.py data/real exp/pocketsphinx/decode_real | tee exp/pocketsphinx/summary
   log 9 "RESULTS.md"
   speech make-results exp -o RESULTS.md --title "voices: unseen-voice open-vocabulary English, and real LibriVox speech" \
     --systems mono tri "$(basename "$exp")"
+  { echo; echo "Reference on the real set, a recogniser trained on real speech by others:"; echo
+    echo "| system | real WER |"; echo "|---|---|"
+    echo "| PocketSphinx 5 (US-English model, its 3-gram LM) | $(awk '/^%WER/ {print $2}' exp/pocketsphinx/decode_real/wer) % |"
+  } >> RESULTS.md
   { echo; echo "Alignment of $align_utts festival sentences (kal, ked; stage 8) and $((align_utts / 2)) by slt-hts," \
       "boundaries against festival's times; offsets fitted on $align_utts other sentences by kal:"
     echo; cat exp/align_ref.md; } >> RESULTS.md
