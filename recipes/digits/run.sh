@@ -20,12 +20,14 @@ exp=exp/blstm_ctc
 mono_config=../../conf/hmm/mono_digits.yaml
 tri_config=../../conf/hmm/tri_digits.yaml
 adapt_tau=20      # align-hmm's second pass, means MAP-adapted per speaker (0: off)
+augment_copies=0  # > 0: the BLSTM also trains on this many augmented copies of data/train (augment-data-dir)
+augment_config=../../conf/augment/default.yaml
 word_penalties="0 4 8 16"  # the GMM-HMMs' word insertion penalties tried on dev
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--decode-nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
              [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
-             [--adapt-tau T]
-stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev
+             [--adapt-tau T] [--augment-copies K] [--augment-config YAML]
+stages: 0 data  1 (augmented copies +) fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev
         5 MFCC + phone lexicon  6 GMM-HMM monophones  7 triphones  8 phone alignment accuracy
         9 RESULTS.md (the systems compared)"
 . ../../tools/parse_options.sh
@@ -34,6 +36,8 @@ stages: 0 data  1 fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy,
 decode_nj=${decode_nj:-$nj}
 
 sets="train dev test"
+asr_train=train   # the BLSTM's training set: data/train, or it and its augmented copies
+[ "$augment_copies" -gt 0 ] && asr_train="train_aug$augment_copies"
 
 if run_stage 0; then
   log 0 "generating the digits corpus ($hours h of training speech) into data/"
@@ -42,8 +46,17 @@ if run_stage 0; then
 fi
 
 if run_stage 1; then
-  compute_fbank_sets 1 $sets
-  speech compute-cmvn-stats data/train
+  if [ "$asr_train" != train ]; then
+    log 1 "$augment_copies augmented copies of data/train ($augment_config) for the BLSTM: data/$asr_train"
+    speech augment-data-dir data/train "data/${asr_train}_only" --copies "$augment_copies" --config "$augment_config" \
+      --seed "$seed" --nj "$nj" --cmd "$cmd"
+    # combined again only when the copies are newer: a rewrite would make its features stale
+    if [ ! -f "data/$asr_train/spk2utt" ] || [ "data/${asr_train}_only/spk2utt" -nt "data/$asr_train/spk2utt" ]; then
+      speech combine-data-dirs "data/$asr_train" data/train "data/${asr_train}_only"
+    fi
+  fi
+  compute_fbank_sets 1 $sets $([ "$asr_train" = train ] || echo "$asr_train")
+  speech compute-cmvn-stats "data/$asr_train"
 fi
 
 if run_stage 2; then
@@ -54,7 +67,7 @@ fi
 
 if run_stage 3; then
   log 3 "training BLSTM-CTC in $exp (log: $exp/log/train.log)"
-  train_job "$exp/log/launch.log" speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
+  train_job "$exp/log/launch.log" speech train-asr --train-dir "data/$asr_train" --dev-dir data/dev --lang-dir data/lang \
     --exp-dir "$exp" --config "$asr_config" --device "$device"
 fi
 
