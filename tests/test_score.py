@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -230,6 +231,12 @@ def make_recipe_exp(tmp_path):
     # a second run appended to the log: its line counts
     make_scored(exp, "blstm_ctc", "test_lexicon", "1.50", [(300.0, "0.500"), (300.0, "0.010")])
     make_scored(exp, "blstm_ctc", "test_wfst", "1.40")
+    # decoded in two jobs (decode-asr --nj 2): their logs together, a stale single-job log ignored
+    make_scored(exp, "blstm_ctc", "dev_wfst", "2.90", [(50.0, "0.900")])
+    for job, (audio, rtf) in enumerate([(60.0, "0.010"), (40.0, "0.020")], 1):
+        time.sleep(0.01)  # the jobs' logs are newer
+        write(exp / "blstm_ctc" / "decode_dev_wfst" / "log" / f"decode.{job}.log",
+              f"# Started\nINFO speech.decode: decoded 5 utterances ({audio} s of audio) in 0.4 s (RTF {rtf}) -> x\n")
     make_system(exp, "mono", "hmm", {"pdfs": 3, "gaussians": 12, "seconds": 3725.4})
     make_scored(exp, "mono", "dev", "9.00")
     make_scored(exp, "mono", "test", "10.00", [(300.0, "0.0123")])
@@ -248,7 +255,7 @@ def test_make_results_comparison_table(tmp_path):
         "|---|---|---|---|---|---|",
         "| blstm_ctc greedy | 3.00 | 2.00 | 0:00:45 | 0.0035 | 1.3 k (0.0053 MB) |",
         "| blstm_ctc + lexicon | - | 1.50 | 0:00:45 | 0.0100 | 1.3 k (0.0053 MB) |",
-        "| blstm_ctc + WFST | - | 1.40 | 0:00:45 | n/a | 1.3 k (0.0053 MB) |",
+        "| blstm_ctc + WFST | 2.90 | 1.40 | 0:00:45 | 0.0140 | 1.3 k (0.0053 MB) |",
         "| mono (HCLG) | 9.00 | 10.00 | 1:02:05 | 0.0123 | n/a |",
         "",
     ]
@@ -262,7 +269,7 @@ def test_make_results_comparison_table(tmp_path):
     assert [line.split(" | ")[:3] for line in lines[2:9]] == [
         ["| System", "test WER (%)", "dev WER (%)"], ["|---|---|---|---|---|---|"],
         ["| mono (HCLG)", "10.00", "9.00"], ["| blstm_ctc greedy", "2.00", "3.00"],
-        ["| blstm_ctc + lexicon", "1.50", "-"], ["| blstm_ctc + WFST", "1.40", "-"], [""]]
+        ["| blstm_ctc + lexicon", "1.50", "-"], ["| blstm_ctc + WFST", "1.40", "2.90"], [""]]
 
 
 def test_make_results_comparison_sets_and_searches_with_underscores(tmp_path):

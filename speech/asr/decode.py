@@ -122,7 +122,7 @@ def main(argv: list[str]) -> int:
     setup.save(decode_dir / DECODING)
     audio_seconds = sum(dataset.lengths) * loaded.cfg.features.frame_shift_ms / 1000
     elapsed = time.time() - t0
-    log.info("decoded %d utterances (%.1f s of audio) in %.1f s (RTF %.3f) -> %s", len(hyps), audio_seconds,
+    log.info("decoded %d utterances (%.1f s of audio) in %.1f s (RTF %.4f) -> %s", len(hyps), audio_seconds,
              elapsed, elapsed / max(audio_seconds, 1e-9), decode_dir / "text")
     return 0
 

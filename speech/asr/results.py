@@ -15,7 +15,7 @@ record is "n/a":
 
 - training time: ``seconds`` of EXP_DIR/<system>/train.done (every trainer writes it);
 - RTF: decoding time over audio duration, from the ``decoded ... (RTF r)`` line of each
-  decode dir's log/decode.log, over all the row's sets (weighted by their audio);
+  decode dir's log/decode.log (or of its jobs' log/decode.J.log), over all the row's sets;
 - size: the number of values stored in model.safetensors (read from its header; for an
   hmm these are the GMM tables, padded to the largest mixture, so more than its free
   parameters) and the file's size in MB.
@@ -137,13 +137,25 @@ class Row:
 
 
 def _decode_rtf(result: Result) -> tuple[float, float] | None:
-    """(seconds of audio, RTF) of the last decoding logged in DECODE_DIR/log/decode.log."""
-    try:
-        text = (result.wer_path.parent / "log" / "decode.log").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    """(seconds of audio, RTF) of the last decoding of DECODE_DIR: its log/decode.log, or
+    when it ran as jobs (decode-asr/decode-hmm --nj), the sum over its newer
+    log/decode.J.log files (decoding seconds of all jobs over their audio)."""
+    log_dir = result.wer_path.parent / "log"
+    single, jobs = log_dir / "decode.log", sorted(log_dir.glob("decode.*.log"))
+    if jobs and (not single.is_file() or min(p.stat().st_mtime for p in jobs) > single.stat().st_mtime):
+        logs = jobs
+    elif single.is_file():
+        logs = [single]
+    else:
         return None
-    found = _RTF_RE.findall(text)
-    return (float(found[-1][0]), float(found[-1][1])) if found else None
+    audio = elapsed = 0.0
+    for path in logs:
+        found = _RTF_RE.findall(path.read_text(encoding="utf-8", errors="replace"))
+        if not found:
+            return None
+        seconds, rtf = float(found[-1][0]), float(found[-1][1])
+        audio, elapsed = audio + seconds, elapsed + seconds * rtf
+    return (audio, elapsed / audio) if audio > 0 else None
 
 
 def read_system(system_dir: Path) -> System | None:
