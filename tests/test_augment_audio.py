@@ -174,6 +174,12 @@ def test_bad_augment_options_are_one_line(tmp_path, capsys):
                       "noise.kinds", "coloured, babble, hum")
     fails_in_one_line(capsys, ["augment-data-dir", str(src), str(src)], "the destination is the source")
     fails_in_one_line(capsys, ["augment-data-dir", str(src), str(tmp_path / "x"), "room.prob=2"], "room.prob")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for name in ("wav.scp", "utt2spk"):
+        (empty / name).write_text("")
+    fails_in_one_line(capsys, ["augment-data-dir", str(empty), str(tmp_path / "y")], "no utterances to augment")
+    assert not (tmp_path / "y").exists()
 
 
 def test_the_shipped_config_is_the_defaults():

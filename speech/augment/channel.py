@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 
-from speech.augment.level import match_level
+from speech.augment.level import fit_length, match_level
 
 CODECS = {"mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS")}
 # libsndfile's LAME refuses compression 1 at 16 kHz; measured at 16 kHz, compression 0 to
@@ -37,7 +37,7 @@ def telephone(samples: np.ndarray, rate: int) -> np.ndarray:
     quantised = np.round(companded * 127) / 127
     narrow = peak * np.sign(quantised) * np.expm1(np.abs(quantised) * np.log1p(MU)) / MU
     wide = soxr.resample(narrow.astype(np.float32), TELEPHONE_RATE, rate)
-    return match_level(_fit(wide, len(samples)), samples)
+    return match_level(fit_length(wide, len(samples)), samples)
 
 
 def codec(samples: np.ndarray, rate: int, name: str, compression: float) -> np.ndarray:
@@ -66,11 +66,7 @@ def realign(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
     n = min(len(reference), len(y))
     if n == 0:
         return np.zeros(len(reference), dtype=np.float32)
-    padded = np.pad(y[: n + MAX_DELAY], (0, max(0, n + MAX_DELAY - len(y))))
-    corr = correlate(padded, reference[:n], mode="valid", method="fft")
+    corr = correlate(fit_length(y, n + MAX_DELAY), reference[:n], mode="valid", method="fft")
     lag = int(np.argmax(corr[: MAX_DELAY + 1]))
-    return _fit(y[lag:], len(reference))
+    return fit_length(y[lag:], len(reference))
 
-
-def _fit(y: np.ndarray, n: int) -> np.ndarray:
-    return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)

@@ -24,3 +24,8 @@ def add_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
         return signal.astype(np.float32)
     gain = np.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))
     return (signal + gain * noise).astype(np.float32)
+
+
+def fit_length(y: np.ndarray, n: int) -> np.ndarray:
+    """``y`` cut or zero-padded at its end to ``n`` samples, as float32."""
+    return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speech.augment.level import match_level
+from speech.augment.level import fit_length, match_level
 
 # WORLD's analysis step; 5 ms is its default and what its re-synthesis is tuned for
 FRAME_PERIOD_MS = 5.0
@@ -58,6 +58,5 @@ def resynthesize(samples: np.ndarray, rate: int, speaker: PseudoSpeaker) -> np.n
     aperiodicity = pyworld.d4c(x, f0, times, rate)
     y = pyworld.synthesize(f0 * speaker.f0_scale, warp_envelope(envelope, speaker.warp), aperiodicity, rate,
                            frame_period=FRAME_PERIOD_MS)
-    y = np.pad(y[: len(x)], (0, max(0, len(x) - len(y))))
-    return match_level(y, samples)
+    return match_level(fit_length(y, len(x)), samples)
 

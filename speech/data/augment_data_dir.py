@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from speech.augment.room import RoomConfig
+from speech.augment.room import Room, RoomConfig, draw_room
+from speech.augment.voice import PseudoSpeaker
 from speech.config import load_config, read_mapping
 from speech.data import split_stage
 from speech.data.datadir import FEATURE_DESCRIPTIONS, DataDir, iter_utterance_audio
@@ -110,8 +111,8 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 class Plan:
     """What one augmented copy of an utterance gets, drawn before any audio is made."""
 
-    pseudo: object | None  # speech.augment.voice.PseudoSpeaker
-    room: object | None  # speech.augment.room.Room
+    pseudo: PseudoSpeaker | None
+    room: Room | None
     noise: tuple[str, float, float, int] | None  # (kind, SNR dB, coloured noise's exponent, seed)
     talkers: tuple[str, ...]  # babble's utterances
     channel: tuple[str, float] | None  # (kind, codec compression)
@@ -140,9 +141,6 @@ class Augmenter:
 
     def plan(self, utt: str, copy: int) -> Plan:
         """Copy ``copy`` of ``utt``: its speaker's pseudo-speaker, then its own draws."""
-        from speech.augment.room import draw_room
-        from speech.augment.voice import PseudoSpeaker
-
         cfg = self.cfg
         speaker = self.src.utt2spk[utt]
         srng = _rng(self.seed, copy, speaker, 0)
@@ -255,6 +253,8 @@ def main(argv: list[str]) -> int:
         raise SpeechError(f"{args.dest}: the destination is the source; choose another directory")
     settings = _settings(cfg, args.seed, args.copies, args.src)
     src = DataDir.read(args.src)
+    if not src.utt2spk:
+        raise SpeechError(f"{args.src}/utt2spk: no utterances to augment; give a data directory that has some")
     if args.job is None:
         same = (args.dest / CONFIG).is_file() and read_mapping(args.dest / CONFIG) == settings
         if same and skip("augment-data-dir", f"{args.dest} is complete", [args.dest / "spk2utt"],
