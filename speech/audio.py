@@ -196,6 +196,15 @@ def resample(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
                                 dtype=np.float32)
 
 
+def wav_ok(path: str | os.PathLike, sample_rate: int = 16000) -> bool:
+    """A finished render: a readable mono 16-bit wav at ``sample_rate`` with samples."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError):
+        return False
+    return info.samplerate == sample_rate and info.channels == 1 and info.subtype == "PCM_16" and info.frames > 0
+
+
 def save_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
     """Write float32 [N] mono samples atomically; the format comes from the extension.
 

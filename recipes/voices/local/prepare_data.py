@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the voices corpus: open-vocabulary English read by Debian's synthetic voices.
+"""Generate the voices corpus: open-vocabulary English read by synthetic voices (Debian's, and Piper's Joe).
 
 Text: the sentences of speech.text.sentences (Harvard sentences, five Austen novels, fortunes),
 normalised, 4-20 words each, shuffled with --seed and cut into disjoint pools: test and dev
@@ -7,7 +7,8 @@ sentences are never in training speech nor in the LM text. Sentences sharing fou
 a row with --exclude-text (the real-speech test transcripts) are dropped everywhere.
 
 Speakers: speech.data.synth_corpus.HELD_OUT_SPLIT, so dev and test voices are people never
-heard in training. Every utterance has its own speed (0.85-1.15) and pitch (+/- 2 semitones).
+heard in training. Every utterance has its own speed (0.85-1.15) and pitch (+/- 2 semitones);
+Joe's also its own Piper noise scales.
 
 Writes <out-dir>/{train,dev,test} (wav.scp, text, utt2spk, spk2utt, utt2dur), wav files
 under <audio-dir>/<set>/<speaker>/, and <out-dir>/local/lm_text: every sentence of the
