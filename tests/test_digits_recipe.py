@@ -253,13 +253,16 @@ def sf_duration(path: str) -> float:
 
 def test_tiny_recipe_trains_on_augmented_copies(tmp_path):
     """--augment-copies 1: the BLSTM's training set is data/train and one augmented copy of
-    every utterance (stages 0-3 on a tiny corpus)."""
+    every utterance (stages 0-3 on a tiny corpus); --augment-opts overrides the config."""
     recipe = make_scratch_recipe(tmp_path, "digits")
     write_tiny_asr_config(tmp_path / "tiny.yaml", epochs=1)
     proc = run_recipe(recipe, "--hours", "0.02", "--nj", "2", "--device", "cpu", "--stop-stage", "3",
-                      "--augment-copies", "1", "--asr-config", str(tmp_path / "tiny.yaml"), timeout=900)
+                      "--augment-copies", "1", "--augment-opts", "room.prob=0 channel.prob=1",
+                      "--asr-config", str(tmp_path / "tiny.yaml"), timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = recipe / "data"
+    params = (data / "train_aug1_only" / "augment_params").read_text()
+    assert "rt60=" not in params and params.count("channel=") == len(params.splitlines())
     train = (data / "train" / "utt2spk").read_text().splitlines()
     both = (data / "train_aug1" / "utt2spk").read_text().splitlines()
     assert len(both) == 2 * len(train) and sum(line.startswith("aug1-") for line in both) == len(train)

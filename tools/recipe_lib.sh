@@ -21,6 +21,10 @@
 #   one_job LOG COMMAND..       any other heavy COMMAND as one job: one process, one GPU if $ngpu > 0
 #   gpu_cmd                     $cmd for the jobs of a stage that runs the acoustic model (decoding,
 #                               LM tuning, CTC alignment): each asks for one GPU if $ngpu > 0
+#   augment_train_set N         $augment_copies augmented copies of data/train (speech
+#                               augment-data-dir: $augment_config, overrides $augment_opts, $seed)
+#                               in data/train_augK_only, combined with data/train into
+#                               data/train_augK ($asr_train, the BLSTM's training set)
 train_job() {
   local log=$1; shift
   speech launch --cmd "$cmd" --ngpu "$ngpu" --num-nodes "$num_nodes" --log "$log" -- "$@"
@@ -28,6 +32,17 @@ train_job() {
 one_job() {
   local log=$1; shift
   speech launch --cmd "$cmd" --ngpu "$([ "$ngpu" -gt 0 ] && echo 1 || echo 0)" --nproc 1 --log "$log" -- "$@"
+}
+augment_train_set() {
+  local n=$1 only="data/${asr_train}_only"
+  log "$n" "$augment_copies augmented copies of data/train ($augment_config $augment_opts) for the BLSTM: data/$asr_train"
+  # shellcheck disable=SC2086  # $augment_opts: key=value words
+  speech augment-data-dir data/train "$only" --copies "$augment_copies" --config "$augment_config" \
+    --seed "$seed" --nj "$nj" --cmd "$cmd" $augment_opts
+  # combined again only when the copies are newer: a rewrite would make its features stale
+  if [ ! -f "data/$asr_train/spk2utt" ] || [ "$only/spk2utt" -nt "data/$asr_train/spk2utt" ]; then
+    speech combine-data-dirs "data/$asr_train" data/train "$only"
+  fi
 }
 gpu_cmd() { if [ "$ngpu" -gt 0 ]; then echo "$cmd --gpu 1"; else echo "$cmd"; fi; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }

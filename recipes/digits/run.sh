@@ -22,11 +22,12 @@ tri_config=../../conf/hmm/tri_digits.yaml
 adapt_tau=20      # align-hmm's second pass, means MAP-adapted per speaker (0: off)
 augment_copies=0  # > 0: the BLSTM also trains on this many augmented copies of data/train (augment-data-dir)
 augment_config=../../conf/augment/default.yaml
+augment_opts=""   # overrides of the augmentation config, e.g. "room.prob=0 noise.prob=0" (the ablations)
 word_penalties="0 4 8 16"  # the GMM-HMMs' word insertion penalties tried on dev
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--decode-nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
              [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
-             [--adapt-tau T] [--augment-copies K] [--augment-config YAML]
+             [--adapt-tau T] [--augment-copies K] [--augment-config YAML] [--augment-opts \"key=value ..\"]
 stages: 0 data  1 (augmented copies +) fbank+CMVN  2 tokens+lexicon+graph  3 train  4 decode (greedy, lexicon, WFST)+score, pick the best on dev
         5 MFCC + phone lexicon  6 GMM-HMM monophones  7 triphones  8 phone alignment accuracy
         9 RESULTS.md (the systems compared)"
@@ -46,15 +47,7 @@ if run_stage 0; then
 fi
 
 if run_stage 1; then
-  if [ "$asr_train" != train ]; then
-    log 1 "$augment_copies augmented copies of data/train ($augment_config) for the BLSTM: data/$asr_train"
-    speech augment-data-dir data/train "data/${asr_train}_only" --copies "$augment_copies" --config "$augment_config" \
-      --seed "$seed" --nj "$nj" --cmd "$cmd"
-    # combined again only when the copies are newer: a rewrite would make its features stale
-    if [ ! -f "data/$asr_train/spk2utt" ] || [ "data/${asr_train}_only/spk2utt" -nt "data/$asr_train/spk2utt" ]; then
-      speech combine-data-dirs "data/$asr_train" data/train "data/${asr_train}_only"
-    fi
-  fi
+  if [ "$asr_train" != train ]; then augment_train_set 1; fi
   compute_fbank_sets 1 $sets $([ "$asr_train" = train ] || echo "$asr_train")
   speech compute-cmvn-stats "data/$asr_train"
 fi

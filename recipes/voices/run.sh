@@ -27,6 +27,9 @@ word_scores=-1,0,1,2
 asr_config=../../conf/asr/blstm_ctc_small.yaml
 epochs=30         # open-vocabulary characters need more passes than digits (dev CER at 15: 24.2 %, still falling)
 exp=exp/blstm_ctc
+augment_copies=0  # > 0: the BLSTM also trains on this many augmented copies of data/train (augment-data-dir)
+augment_config=../../conf/augment/default.yaml
+augment_opts=""   # overrides of the augmentation config, e.g. "room.prob=0 noise.prob=0" (the ablations)
 mono_config=../../conf/hmm/mono.yaml  # Kaldi's train_mono.sh sizes (1000 Gaussians)
 tri_config=../../conf/hmm/tri_voices.yaml  # train_deltas.sh's 2000 leaves, 4000 Gaussians (chosen on dev: 35.56 % WER, 45.21 % with 10000)
 word_penalties="0 4 8"                # the GMM-HMMs' word insertion penalties tried on dev
@@ -39,9 +42,10 @@ adapt_tau=10                          # align-hmm's second pass, MAP-adapted mea
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--decode-nj N] [--cmd local|slurm] [--ngpu N] [--num-nodes N]
              [--device cpu|cuda|auto]
              [--hours H] [--seed S] [--lm-order N] [--tune-beam N] [--beam N] [--lm-weights W,W] [--word-scores S,S]
-             [--epochs N] [--asr-config YAML] [--exp DIR] [--mono-config YAML] [--tri-config YAML]
+             [--epochs N] [--asr-config YAML] [--exp DIR] [--augment-copies K] [--augment-config YAML]
+             [--augment-opts \"key=value ..\"] [--mono-config YAML] [--tri-config YAML]
              [--word-penalties \"P P\"] [--align-utts N] [--adapt-tau T]
-stages: 0 data (synthetic + real)  1 fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
+stages: 0 data (synthetic + real)  1 (augmented copies +) fbank+CMVN  2 tokens, lexicon, LM, graph  3 train
         4 tune LM weights on dev; decode (greedy, lexicon+LM, WFST)+score; pick the best on dev
         5 MFCC, phone lexicon  6 monophone GMM-HMM, HCLG, decode  7 triphones, HCLG, decode
         8 phone/word alignment accuracy (HMM and CTC aligners)  9 PocketSphinx on data/real, RESULTS.md"
@@ -52,6 +56,8 @@ decode_nj=${decode_nj:-$nj}
 
 sets="train dev test real"
 eval_sets="dev test real"
+asr_train=train   # the BLSTM's training set: data/train, or it and its augmented copies
+[ "$augment_copies" -gt 0 ] && asr_train="train_aug$augment_copies"
 
 lm="data/local/lm_${lm_order}gram.arpa"
 
@@ -65,8 +71,9 @@ if run_stage 0; then
 fi
 
 if run_stage 1; then
-  compute_fbank_sets 1 $sets
-  speech compute-cmvn-stats data/train
+  if [ "$asr_train" != train ]; then augment_train_set 1; fi
+  compute_fbank_sets 1 $sets $([ "$asr_train" = train ] || echo "$asr_train")
+  speech compute-cmvn-stats "data/$asr_train"
 fi
 
 if run_stage 2; then
@@ -80,7 +87,7 @@ fi
 
 if run_stage 3; then
   log 3 "training BLSTM-CTC in $exp (log: $exp/log/train.log)"
-  train_job "$exp/log/launch.log" speech train-asr --train-dir data/train --dev-dir data/dev --lang-dir data/lang \
+  train_job "$exp/log/launch.log" speech train-asr --train-dir "data/$asr_train" --dev-dir data/dev --lang-dir data/lang \
     --exp-dir "$exp" --config "$asr_config" --device "$device" trainer.epochs="$epochs"
 fi
 
