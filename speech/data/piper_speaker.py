@@ -81,10 +81,12 @@ def packaged_voice(name: str) -> Path:
 class PiperSpeaker:
     """One loaded Piper voice: :meth:`speak` text -> float32 [N] in [-1, 1] at ``sample_rate``.
 
-    ``num_threads`` is onnxruntime's intra-op thread count (0: one per core).
+    ``num_threads`` is onnxruntime's intra-op thread count (0: one per core). ``seed``:
+    onnxruntime's random seed, set before the session is made (measured: the VITS noise of
+    a session's calls then repeats from run to run; set later it has no effect), or None.
     """
 
-    def __init__(self, model: str | os.PathLike, num_threads: int = 0):
+    def __init__(self, model: str | os.PathLike, num_threads: int = 0, seed: int | None = None):
         try:
             import onnxruntime
             from piper import PiperVoice, SynthesisConfig
@@ -100,6 +102,8 @@ class PiperSpeaker:
         # machine that is oversubscription, so the job's thread budget is set here.
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
+        if seed is not None:
+            onnxruntime.set_seed(seed)
         try:
             session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)

@@ -27,8 +27,9 @@ Every output is trimmed to its speech with 0.1-0.2 s of silence at each end (syn
 leave anything from 0 to 0.3 s), and a very low noise floor (-75 dBFS) is added so that no
 frame is digital zero (log-energy features of exact zeros are -inf or a floor constant that
 real recordings never produce). Outputs are deterministic for a given (speaker, text, speed,
-pitch, output file name) where the engine is: all but Piper, whose VITS model draws its
-noise inside the ONNX graph with no seed to set.
+pitch, output file name) where the engine is, and for Piper, whose VITS model draws noise in
+the ONNX graph, for the same batch of items (onnxruntime's seed is set from their names
+before the voice is loaded; a resumed run renders other batches, so other takes).
 """
 
 from __future__ import annotations
@@ -384,7 +385,8 @@ def _run_festival(speaker: SynthSpeaker, jobs: list[_Job], tmp: Path) -> None:
 def _run_piper(speaker: SynthSpeaker, jobs: list[_Job]) -> None:
     """All items with one loaded voice, in this process: one thread, as render_all runs one
     render per core."""
-    voice = PiperSpeaker(packaged_voice(speaker.name), num_threads=1)
+    names = "\n".join(job.item.out_path.name for job in jobs)
+    voice = PiperSpeaker(packaged_voice(speaker.name), num_threads=1, seed=zlib.crc32(names.encode("utf-8")))
     for job in jobs:
         rng = np.random.default_rng(zlib.crc32(b"piper:" + job.item.out_path.name.encode("utf-8")))
         noise_scale, noise_w = (float(np.exp(rng.uniform(np.log(lo), np.log(hi))))

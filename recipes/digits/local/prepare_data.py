@@ -12,8 +12,8 @@ dev and test are voices never heard in training. Within a voice, each utterance 
 speed (0.85-1.15) and pitch (+/- 2 semitones); Piper's Joe also his own noise scales.
 
 Everything is drawn from --seed: the same seed gives the same texts, speakers and utterance
-ids, and bitwise the same audio from every voice but Piper's Joe (whose VITS model draws its
-noise unseeded, so his takes differ slightly). A finished set is skipped; a
+ids, and bitwise the same audio (the engines are deterministic; Piper's Joe for the same
+--nj, see speech.data.synth_speakers). A finished set is skipped; a
 killed run resumes, keeping the wav files already rendered.
 """
 
