@@ -16,7 +16,7 @@ from speech.errors import SpeechError
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "digits" / "local" / "prepare_data.py"
-VOICES = "flite-kal16,flite-awb,flite-slt,flite-rms,fest-ked,espeak-us-m5"
+VOICES = "flite-kal16,flite-awb,flite-slt,flite-rms,fest-ked,espeak-us-m5,piper-joe"
 FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur")
 
 
@@ -97,7 +97,7 @@ def test_tiny_corpus_speakers_are_disjoint(corpus):
     root, _ = corpus
     identity = {v.id: v.identity for vws in HELD_OUT_SPLIT.values() for v, _ in vws}
     seen = {n: {identity[s] for s in table(root / "data" / n / "utt2spk").values()} for n in ("train", "dev", "test")}
-    assert seen["train"] == {"kal", "awb", "slt"} and seen["dev"] == {"rms"}
+    assert seen["train"] == {"kal", "awb", "slt", "joe"} and seen["dev"] == {"rms"}
     assert seen["test"] == {"ked", "espeak-m5"}
 
 
