@@ -21,8 +21,9 @@ whose pitch cannot be set (flite ``rms``, festival ``slt-hts``, Piper) are pitch
 resampling, as Kaldi's speed perturbation does: pitch and formants move together, and the
 speed given to the engine is corrected so that the duration still follows ``speed`` (for
 Piper only roughly: its durations respond less than in proportion to ``length_scale``, a
-1.56x longer scale measured as ~1.3x longer speech). Piper also draws its two noise scales per item (the delivery, and the spread of phone durations)
-around the voice's own, seeded by the output file name.
+1.56x longer scale measured as ~1.3x longer speech). Piper also draws its two noise scales
+per item (the delivery, and the spread of phone durations) around the voice's own, seeded
+by the output file name.
 
 Every output is trimmed to its speech with 0.1-0.2 s of silence at each end (synthesizers
 leave anything from 0 to 0.3 s), and a very low noise floor (-75 dBFS) is added so that no
